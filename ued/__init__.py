@@ -1,0 +1,3 @@
+"""ued: Unsupervised Environment Design in JAX."""
+
+__version__ = "0.1.0"

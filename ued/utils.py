@@ -1,0 +1,46 @@
+"""Small host-side helpers shared across ued."""
+
+from __future__ import annotations
+
+import threading
+
+from jax import monitoring
+
+_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+_lock = threading.Lock()
+_active: list["CompileCounter"] = []
+_registered = False
+
+
+def _listener(event: str, duration: float, **kwargs) -> None:
+    if event == _COMPILE_EVENT:
+        with _lock:
+            for counter in _active:
+                counter.count += 1
+
+
+class CompileCounter:
+    """Counts XLA compilations (backend compiles) that happen inside a ``with`` block.
+
+    Example::
+
+        with CompileCounter() as cc:
+            f(x); f(x)
+        assert cc.count == 1
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __enter__(self) -> "CompileCounter":
+        global _registered
+        with _lock:
+            if not _registered:
+                monitoring.register_event_duration_secs_listener(_listener)
+                _registered = True
+            _active.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with _lock:
+            _active.remove(self)
