@@ -108,3 +108,74 @@ class Mutator(NamedTuple):
     """
 
     mutate: Callable[[Key, Level], Level]
+
+
+# ---------------------------------------------------------------------------------------
+# Level scores
+# ---------------------------------------------------------------------------------------
+Extra = PyTree  # per-level memory a score keeps between rollouts (e.g. the best return)
+
+
+class ScoreResult(NamedTuple):
+    """What a score returns for a batch of ``B`` levels.
+
+    Attributes:
+        scores: float32 ``(B,)``; 0 where not ``valid``.
+        valid: bool ``(B,)``; False where the rollout gave no evidence to score the level
+            (e.g. no completed episode). Buffers neither insert nor re-score such levels,
+            so they never win prioritisation by accident.
+        extra: the per-level memory after this rollout, leaves with leading axis ``B``.
+    """
+
+    scores: Array
+    valid: Array
+    extra: Extra
+
+
+class Score(NamedTuple):
+    """A level score (regret approximation, learnability, ...).
+
+    Attributes:
+        compute: ``(rollout, levels, extra) -> ScoreResult``. ``rollout`` is a
+            ``ued.rollout.Rollout`` of ``(T, B)`` arrays (PAIRED takes a pair
+            ``(protagonist, antagonist)``), ``levels`` the ``B`` levels played (used by the
+            oracle score), ``extra`` the levels' memory (``init_extra()`` for new levels).
+        init_extra: ``() -> extra`` for one level that has never been played (``{}`` for
+            memoryless scores).
+        name: a short identifier, used in logs.
+    """
+
+    compute: Callable[[Any, Level, Extra], ScoreResult]
+    init_extra: Callable[[], Extra]
+    name: str
+
+
+# ---------------------------------------------------------------------------------------
+# Level buffers
+# ---------------------------------------------------------------------------------------
+BufferState = PyTree
+
+
+class LevelBuffer(NamedTuple):
+    """A batched, fixed-capacity store of levels with scores (flashbax-style).
+
+    Attributes:
+        init: ``(level, extra={}) -> state``; ``level`` and ``extra`` are single
+            placeholders that fix the stored shapes.
+        insert: ``(state, levels, scores, extras=None, valid=None) -> state``; adds ``B``
+            new levels (leading axis ``B``).
+        update: ``(state, indices, scores, extras=None, valid=None) -> state``; re-scores
+            the stored levels at ``indices`` ``(B,)`` after they were replayed.
+        sample: ``(state, key, num) -> (state, indices, levels)``; draws ``num`` levels by
+            the buffer's weights (``num`` static).
+        weights: ``state -> (capacity,)`` sampling probabilities (non-negative, sum to 1
+            once the buffer holds a level).
+        ready: ``state -> bool ()``, whether the buffer is filled enough to replay from.
+    """
+
+    init: Callable[..., BufferState]
+    insert: Callable[..., BufferState]
+    update: Callable[..., BufferState]
+    sample: Callable[[BufferState, Key, int], tuple[BufferState, Array, Level]]
+    weights: Callable[[BufferState], Array]
+    ready: Callable[[BufferState], Array]

@@ -119,3 +119,8 @@ def optimal_action(dist: jax.Array, pos: jax.Array, direction: jax.Array) -> jax
     go_forward = (here == 1) | (ahead == here - 1) | (here >= UNREACHABLE)
     turn = jnp.where(left <= right, ACTION_LEFT, ACTION_RIGHT)
     return jnp.where(go_forward, ACTION_FORWARD, turn).astype(jnp.int32)
+
+
+def optimal_return_fn(max_steps: int = 250):
+    """``level -> optimal return`` for ``ued.scores.oracle_regret`` (0 for unsolvable levels)."""
+    return lambda level: solve(level, max_steps).optimal_return

@@ -1,0 +1,90 @@
+"""Learnability and the cheap policy-based scores."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ued.rollout import Rollout, masked_mean, per_episode
+from ued.types import Score, ScoreResult
+
+
+def success_rate(rollout: Rollout, max_episodes: int | None = None):
+    """Fraction of completed episodes in which the level was solved.
+
+    Args:
+        rollout: ``(T, B)`` rollout.
+        max_episodes: use at most the first this many completed episodes per level.
+
+    Returns:
+        ``(p, count)``: float32 ``(B,)`` success rates (0 where no episode completed) and
+        int32 ``(B,)`` numbers of episodes used.
+    """
+    solved, mask = per_episode(rollout.solved, rollout.dones, "max")
+    if max_episodes is not None:
+        mask = mask & (jnp.arange(mask.shape[0])[:, None] < max_episodes)
+    return masked_mean(solved, mask), mask.sum(axis=0).astype(jnp.int32)
+
+
+def learnability(max_episodes: int = 10) -> Score:
+    """Learnability ``p (1 - p)``, with ``p`` the level's success rate in the rollout.
+
+    ``p`` is the fraction of the level's completed episodes (at most the first
+    ``max_episodes``) in which the env flagged ``solved``. A level with no completed episode
+    is not ``valid`` (score 0), so it never ranks first.
+
+    Source: Rutherford, Beukman, Willi, Lacerda, Hawes and Foerster, "No Regrets:
+    Investigating and Improving Regret Approximations for Curriculum Discovery" (Sampling
+    For Learnability, SFL), NeurIPS 2024.
+
+    Args:
+        max_episodes: episodes per level used to estimate ``p`` (default 10).
+
+    Returns:
+        A memoryless ``Score``; ``scores`` in ``[0, 0.25]``.
+
+    Raises:
+        ValueError: if ``max_episodes`` is not a positive integer.
+    """
+    if not isinstance(max_episodes, int) or max_episodes < 1:
+        raise ValueError(f"learnability: max_episodes must be a positive integer, got {max_episodes!r}")
+
+    def compute(rollout: Rollout, levels=None, extra=None) -> ScoreResult:
+        p, count = success_rate(rollout, max_episodes)
+        valid = count > 0
+        return ScoreResult(jnp.where(valid, p * (1.0 - p), 0.0), valid, {})
+
+    return Score(compute=compute, init_extra=lambda: {}, name="learnability")
+
+
+def _policy_score(name, per_step):
+    def compute(rollout: Rollout, levels=None, extra=None) -> ScoreResult:
+        if rollout.logits is None:
+            raise ValueError(f"{name} needs the policy logits: build the Rollout with logits=(T, B, A)")
+        means, mask = per_episode(per_step(jax.nn.log_softmax(rollout.logits)), rollout.dones, "mean")
+        valid = mask.any(axis=0)
+        return ScoreResult(jnp.where(valid, masked_mean(means, mask), 0.0), valid, {})
+
+    return Score(compute=compute, init_extra=lambda: {}, name=name)
+
+
+def policy_entropy() -> Score:
+    """Mean policy entropy over the steps of completed episodes.
+
+    Source: Jiang, Grefenstette and Rocktäschel, "Prioritized Level Replay", ICML 2021.
+
+    Returns:
+        A memoryless ``Score`` (needs ``rollout.logits``).
+    """
+    return _policy_score("policy_entropy", lambda logp: -jnp.sum(jnp.exp(logp) * logp, axis=-1))
+
+
+def least_confidence() -> Score:
+    """Mean least confidence ``1 - max_a pi(a|s)`` over the steps of completed episodes.
+
+    Source: Jiang, Grefenstette and Rocktäschel, "Prioritized Level Replay", ICML 2021.
+
+    Returns:
+        A memoryless ``Score`` (needs ``rollout.logits``).
+    """
+    return _policy_score("least_confidence", lambda logp: 1.0 - jnp.exp(jnp.max(logp, axis=-1)))
