@@ -1,24 +1,36 @@
 """ued benchmarks. Prints a table and writes JSON.
 
     python experiments/benchmark.py env --num-envs 4096 --num-steps 256 --json env.json
+    python experiments/benchmark.py train [HYDRA OVERRIDES ...] --updates 10 --json dr.json
+    python experiments/benchmark.py components --json components.json
 
 Subcommands:
-    env   jitted random-policy rollout over many parallel mazes (auto-replay): compile time
-          and steady-state env steps per second (after ``block_until_ready``).
+    env         jitted random-policy rollout over many parallel mazes (auto-replay): compile
+                time and steady-state env steps per second (after ``block_until_ready``).
+    train       a training configuration (the default config plus Hydra overrides): time from
+                process launch to the first finished update, compile time, steady-state env
+                steps per second over ``--updates`` updates, peak memory.
+    components  one PLR buffer insert+sample step (capacity 4,000, batch 32), scoring a
+                256 x 32 rollout with each score, and one PPO update of the default agent.
 
 Figures are recorded in BENCHMARKS.md with the command and machine that produced them.
 """
 
 from __future__ import annotations
 
+import time
+
+_LAUNCH = time.time()  # before the heavy imports: "launch" for the time-to-first-update figure
+
 import argparse
 import functools
 import json
+import os
 import platform
 import resource
-import time
 
 import jax
+import jax.numpy as jnp
 
 from ued.demo import random_rollout
 from ued.envs.maze import make_maze, random_maze_generator
@@ -31,7 +43,7 @@ def machine() -> dict:
         "jax": jax.__version__,
         "backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()],
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
     }
 
 
@@ -68,6 +80,138 @@ def bench_env(args) -> dict:
     }
 
 
+def process_start() -> float:
+    """Wall-clock time the process started (falls back to this module's import)."""
+    try:
+        import psutil
+
+        return psutil.Process().create_time()
+    except Exception:  # pragma: no cover - psutil is optional
+        return _LAUNCH
+
+
+def bench_train(args) -> dict:
+    from hydra import compose, initialize_config_dir
+
+    from ued.train import CONF_DIR, Run
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(args.overrides) + ["updates_per_chunk=1",
+                                                                              f"num_updates={max(args.updates + 1, 2)}"])
+    run = Run(cfg)
+    trainer = run.trainer
+    keys = jax.random.split(jax.random.key(0), cfg.num_seeds) if cfg.num_seeds > 1 else jax.random.key(0)
+    state = jax.block_until_ready(jax.jit(trainer.init)(keys))
+    t0 = time.perf_counter()
+    compiled = jax.jit(trainer.chunk).lower(state).compile()
+    compile_s = time.perf_counter() - t0
+    state, metrics, _ = compiled(state)
+    jax.block_until_ready(state)
+    first_update = time.time() - process_start()
+    t0 = time.perf_counter()
+    extra = 0.0
+    for _ in range(args.updates):
+        state, metrics, _ = compiled(state)
+        if "curriculum/extra_env_steps" in metrics:
+            extra += float(jnp.sum(metrics["curriculum/extra_env_steps"]))
+    jax.block_until_ready(state)
+    dt = time.perf_counter() - t0
+    steps = args.updates * trainer.steps_per_update * cfg.num_seeds
+    return {
+        "benchmark": "train",
+        "overrides": " ".join(args.overrides) or "(defaults)",
+        "num_envs": cfg.num_envs, "num_steps": cfg.num_steps, "num_seeds": cfg.num_seeds,
+        "launch_to_first_update_s": first_update,
+        "compile_s": compile_s,
+        "seconds_per_update": dt / args.updates,
+        "train_steps_per_s": steps / dt,
+        "curriculum_steps_per_s": extra / dt,
+        "peak_rss_mib": peak_rss_mib(),
+    }
+
+
+def _time(fn, repeats):
+    jax.block_until_ready(fn())
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def bench_components(args) -> dict:
+    import numpy as np
+
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from ued.agents import PPOConfig, make_optimizer, maze_agent, ppo_update
+    from ued.buffers import plr_buffer
+    from ued.envs.maze import maze_level_space
+    from ued.loop import make_rollout_fn
+    from ued.rollout import make_rollout
+    from ued.train import CONF_DIR
+
+    out = {"benchmark": "components", "repeats": args.repeats}
+    ls = maze_level_space()
+    gen_batch = jax.jit(jax.vmap(ls.generator.sample))
+    # Buffer: capacity 4,000, batches of 32: insert 32 scored levels, then sample 32.
+    buf = plr_buffer(capacity=4000)
+    placeholder = jax.tree.map(lambda x: x[0], gen_batch(jax.random.split(jax.random.key(0), 1)))
+    state = buf.init(placeholder, {"max_return": jnp.float32(-jnp.inf)})
+    fill = gen_batch(jax.random.split(jax.random.key(1), 4000))
+    state = jax.jit(buf.insert)(state, fill, jax.random.uniform(jax.random.key(2), (4000,)),
+                                {"max_return": jnp.zeros(4000)})
+    levels = gen_batch(jax.random.split(jax.random.key(3), 32))
+
+    @jax.jit
+    def step(state, key):
+        state = buf.insert(state, levels, jax.random.uniform(key, (32,)), {"max_return": jnp.zeros(32)})
+        return buf.sample(state, key, 32)
+
+    out["buffer_insert_sample_ms"] = 1000 * _time(lambda: step(state, jax.random.key(4)), args.repeats)
+    nodup = plr_buffer(capacity=4000, deduplicate=False)
+
+    @jax.jit
+    def step_nodup(state, key):
+        state = nodup.insert(state, levels, jax.random.uniform(key, (32,)), {"max_return": jnp.zeros(32)})
+        return nodup.sample(state, key, 32)
+
+    out["buffer_insert_sample_no_dedup_ms"] = 1000 * _time(lambda: step_nodup(state, jax.random.key(4)), args.repeats)
+
+    # Scores on a 256 x 32 rollout.
+    rng = np.random.default_rng(0)
+    t_len, b = 256, 32
+    dones = rng.random((t_len, b)) < 0.02
+    solved = dones & (rng.random((t_len, b)) < 0.5)
+    ro = make_rollout(np.where(solved, 0.8, 0.0), dones, rng.normal(size=(t_len, b)), rng.normal(size=b), solved,
+                      0.995, 0.98, logits=jnp.asarray(rng.normal(size=(t_len, b, 7)), jnp.float32))
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        names = sorted(f[:-5] for f in os.listdir(os.path.join(CONF_DIR, "score")) if f.endswith(".yaml"))
+        for name in names:
+            score = instantiate(compose(config_name=None, overrides=[f"+score={name}"]).score)
+            arg = (ro, ro) if name == "paired" else ro
+            extra = jax.tree.map(lambda x: jnp.broadcast_to(x, (b,)), score.init_extra())
+            fn = jax.jit(score.compute)
+            out[f"score_{name}_ms"] = 1000 * _time(lambda: fn(arg, levels, extra), args.repeats)
+
+    # One PPO update (5 epochs, 1 minibatch) of the default LSTM agent on a 256 x 32 rollout.
+    cfg = PPOConfig()
+    agent = maze_agent(ls.env.action_space)
+    obs, _ = ls.env.reset_to_level(jax.random.key(0), placeholder, ls.env.default_params)
+    params = agent.init(jax.random.key(5), obs)
+    opt = make_optimizer(cfg, 100)
+    rollout = jax.jit(functools.partial(make_rollout_fn(ls, agent, cfg.gamma, cfg.gae_lambda), num_steps=256))
+    _, traj, _ = rollout(params, levels, jax.random.key(6))
+    upd = jax.jit(ppo_update(agent, cfg, opt))
+    opt_state = opt.init(params)
+    out["rollout_256x32_ms"] = 1000 * _time(lambda: rollout(params, levels, jax.random.key(7)), args.repeats)
+    out["ppo_update_ms"] = 1000 * _time(lambda: upd(params, opt_state, traj, jax.random.key(8), jnp.ones(32)), args.repeats)
+    out["peak_rss_mib"] = peak_rss_mib()
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="which", required=True)
@@ -76,9 +220,16 @@ def main(argv=None) -> None:
     p_env.add_argument("--num-steps", type=int, default=256)
     p_env.add_argument("--repeats", type=int, default=5)
     p_env.add_argument("--json", default=None, help="write the result here")
+    p_train = sub.add_parser("train", help="training throughput and start-up time of a config")
+    p_train.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. curriculum=dr")
+    p_train.add_argument("--updates", type=int, default=10, help="updates timed after the first")
+    p_train.add_argument("--json", default=None)
+    p_comp = sub.add_parser("components", help="buffer, score and PPO update costs")
+    p_comp.add_argument("--repeats", type=int, default=5)
+    p_comp.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    result = {"env": bench_env}[args.which](args)
+    result = {"env": bench_env, "train": bench_train, "components": bench_components}[args.which](args)
     result["machine"] = machine()
     width = max(len(k) for k in result)
     for k, v in result.items():

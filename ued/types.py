@@ -12,7 +12,7 @@ Conventions used in the shapes below:
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 import jax
 
@@ -179,3 +179,77 @@ class LevelBuffer(NamedTuple):
     sample: Callable[[BufferState, Key, int], tuple[BufferState, Array, Level]]
     weights: Callable[[BufferState], Array]
     ready: Callable[[BufferState], Array]
+
+
+# ---------------------------------------------------------------------------------------
+# Level spaces: what a config's ``env=`` selects
+# ---------------------------------------------------------------------------------------
+class LevelSpace(NamedTuple):
+    """Everything the loop, curricula and evaluator need to know about a level space.
+
+    Attributes:
+        env: the ``LevelEnv``.
+        generator: random levels (domain randomisation).
+        mutator: ACCEL edits, or None where the space has none.
+        held_out: named held-out evaluation levels, leaves with leading axis ``N``
+            (padded to the generator's shape), or None.
+        held_out_names: their names, ``N`` strings.
+        level_stats: ``levels (B, ...) -> dict of (B,) arrays`` of per-level statistics for
+            logging (e.g. walls, shortest path, solvability); jittable.
+        render: ``level -> uint8 (H, W, 3)`` image of one level (jittable), or None.
+        name: a short identifier.
+        render_episode: ``(level, trace (T, 4)) -> uint8 (T, H, W, 3)`` frames from an
+            evaluation trace of ``(x, y, dir, done)`` rows (jittable), or None.
+    """
+
+    env: LevelEnv
+    generator: LevelGenerator
+    mutator: Optional[Mutator]
+    held_out: Optional[Level]
+    held_out_names: tuple
+    level_stats: Callable[[Level], dict]
+    render: Optional[Callable[[Level], Array]]
+    name: str
+    render_episode: Optional[Callable[[Level, Array], Array]] = None
+
+
+# ---------------------------------------------------------------------------------------
+# Curricula
+# ---------------------------------------------------------------------------------------
+CurriculumState = PyTree
+
+
+class Student(NamedTuple):
+    """The agent as a curriculum sees it (read-only).
+
+    Attributes:
+        params: the agent's current parameters.
+        rollout: ``(params, levels, key, num_steps) -> (Rollout, EpisodeStats)``: rolls the
+            agent's stochastic policy out on ``B`` levels for ``num_steps`` (a static int)
+            with auto-replay, as the training loop does. Curricula use it for extra passes
+            (e.g. SFL's learnability sampling).
+    """
+
+    params: PyTree
+    rollout: Callable
+
+
+class Curriculum(NamedTuple):
+    """What the training loop sees of a curriculum (DR, PLR, ACCEL, SFL, ...).
+
+    The loop is: ``propose`` levels -> roll the agent out on them -> ``observe`` the rollout
+    (score levels, update buffers) -> PPO update weighted by ``proposal.train_weights``.
+    The loop never branches on which curriculum it runs.
+
+    Attributes:
+        init: ``key -> state``.
+        propose: ``(state, key, student) -> (state, levels, proposal)``; ``levels`` has
+            leading axis ``num_levels`` (the number of parallel environments).
+        observe: ``(state, key, levels, proposal, rollout, student) -> (state, metrics)``;
+            ``metrics`` is a flat dict of scalars logged every update (the loop adds
+            ``curriculum/`` to their names).
+    """
+
+    init: Callable[[Key], CurriculumState]
+    propose: Callable[[CurriculumState, Key, Student], tuple]
+    observe: Callable[..., tuple]

@@ -26,7 +26,8 @@ from ued.envs.maze.level import (
     stack_levels,
 )
 from ued.envs.maze.render import render_level, render_state, save_gif, save_png, tile_images
-from ued.envs.maze.solver import Solution, distance_map, optimal_action, solve
+from ued.envs.maze.solver import Solution, distance_map, optimal_action, optimal_return_fn, solve
+from ued.envs.maze.space import fixed_level_generator, maze_level_space, maze_level_stats
 
 __all__ = [
     "ACTION_FORWARD", "ACTION_LEFT", "ACTION_RIGHT", "NUM_ACTIONS", "HELD_OUT_LEVEL_NAMES",
@@ -35,5 +36,5 @@ __all__ = [
     "make_level", "make_maze", "maze_mutator", "named_level", "named_level_names",
     "named_levels", "optimal_action", "pad_level", "parse_level", "random_maze_generator",
     "render_level", "render_state", "save_gif", "save_png", "solve", "stack_levels",
-    "tile_images",
+    "tile_images", "optimal_return_fn", "fixed_level_generator", "maze_level_space", "maze_level_stats",
 ]

@@ -1,0 +1,139 @@
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from ued.agents import PPOConfig, maze_agent
+from ued.curricula import Proposal, dr
+from ued.envs.maze import maze_level_space
+from ued.loop import make_train
+from ued.train import CONF_DIR, ConfigError, Run, train
+from ued.types import Curriculum
+from ued.utils import CompileCounter
+
+REPO = os.path.dirname(CONF_DIR)
+TINY = ["num_envs=4", "num_steps=16", "num_updates=2", "updates_per_chunk=1", "eval.every=1", "eval.attempts=1",
+        "eval.random_levels=4",
+        "agent.network.hidden=16", "env.held_out=[SixteenRooms,Labyrinth]", "progress=false"]
+
+
+def cfg(*overrides):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def group_options(group):
+    return sorted(f[:-5] for f in os.listdir(os.path.join(CONF_DIR, group)) if f.endswith(".yaml"))
+
+
+@pytest.mark.parametrize("group", ["env", "agent", "curriculum", "score", "buffer", "logger", "eval", "preset"])
+def test_every_preset_composes(group):
+    for option in group_options(group):
+        override = f"+preset={option}" if group == "preset" else f"{group}={option}"
+        c = cfg(override)
+        assert c.num_envs > 0 and "_target_" in c.env
+    assert cfg("+preset=paper").num_updates == 30000
+    assert cfg("agent=ff").agent.network.recurrent is False
+
+
+def test_defaults_follow_the_literature():
+    c = cfg()
+    ppo = c.agent.ppo
+    assert (c.num_envs, c.num_steps) == (32, 256)
+    assert (ppo.lr, ppo.gamma, ppo.gae_lambda, ppo.clip_eps, ppo.ent_coef, ppo.vf_coef) == (1e-4, 0.995, 0.98, 0.2, 1e-3, 0.5)
+    assert (ppo.update_epochs, ppo.num_minibatches, ppo.max_grad_norm) == (5, 1, 0.5)
+    assert c.agent.network.hidden == 256 and c.agent.network.conv_features == 16 and c.agent.network.head == 32
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("agent.ppo.num_minibatches=3", "num_minibatches=3 must divide num_envs=32"),
+        ("num_envs=0", "num_envs must be a positive integer, got 0"),
+        ("agent.ppo.gamma=1.5", r"agent.ppo.gamma must be in \[0, 1\], got 1.5"),
+        ("env.held_out=[Nope]", "env: unknown named level 'Nope'; valid names are: .*SixteenRooms"),
+        ("env.n_walls=500", r"env: n_walls must be an integer in \[0, 167\]"),
+        ("updates_per_chunk=7", "updates_per_chunk=7 must divide num_updates=400"),
+        ("eval.every=30", "eval.every=30 must be a multiple of updates_per_chunk=25"),
+    ],
+)
+def test_bad_config_fails_before_compiling(override, message, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("the training loop was built despite a bad config")
+
+    monkeypatch.setattr("ued.train.make_train", never)
+    with pytest.raises(ConfigError, match=message):
+        Run(cfg(override))
+
+
+def test_cli_runs_end_to_end_and_rejects_bad_overrides(tmp_path):
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    out = subprocess.run([sys.executable, "-m", "ued.train", *TINY, f"hydra.run.dir={run_dir}"],
+                         cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [json.loads(l) for l in open(run_dir / "metrics.jsonl")]
+    assert [r["update"] for r in rows] == [1, 2] and rows[-1]["env_steps"] == 2 * 4 * 16
+    assert {"return", "solve_rate", "episode_length", "policy_loss", "value_loss", "entropy", "grad_norm", "lr",
+            "curriculum/level_walls"} <= set(rows[0])
+    evals = [json.loads(l) for l in open(run_dir / "eval.jsonl")]
+    assert [e["update"] for e in evals] == [0, 1, 2]
+    assert "eval/named/greedy/solve_rate/SixteenRooms" in evals[0] and "eval/random/sampled/return_mean" in evals[0]
+    assert (run_dir / "config.yaml").exists()
+    media = os.listdir(run_dir / "media")
+    assert "proposed_0000002.png" in media and "heldout_SixteenRooms_0000002.gif" in media
+    assert "done: 2 updates" in out.stdout
+
+    bad = subprocess.run([sys.executable, "-m", "ued.train", "agent.ppo.num_minibatches=3", f"hydra.run.dir={tmp_path / 'bad'}"],
+                         cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode != 0
+    assert "error: agent.ppo.num_minibatches=3 must divide num_envs=32" in bad.stderr
+    unknown = subprocess.run([sys.executable, "-m", "ued.train", "curriculum=nope", f"hydra.run.dir={tmp_path / 'bad2'}"],
+                             cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
+    assert unknown.returncode != 0 and "curriculum" in unknown.stderr and "dr" in unknown.stderr  # Hydra lists options
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    ls = maze_level_space(held_out=("SixteenRooms",))
+    agent = maze_agent(ls.env.action_space, hidden=16)
+    return ls, agent
+
+
+def test_no_recompilation_between_chunks_and_seeds_vmap(tiny):
+    ls, agent = tiny
+    trainer = make_train(ls, dr(ls, 4), agent, PPOConfig(), num_envs=4, num_steps=8, num_updates=4,
+                         updates_per_chunk=2, num_seeds=2)
+    state = jax.jit(trainer.init)(jax.random.split(jax.random.key(0), 2))
+    chunk = jax.jit(trainer.chunk)
+    state, metrics, levels = chunk(state)
+    with CompileCounter() as cc:
+        state, metrics, levels = chunk(state)
+        jax.block_until_ready(state)
+    assert cc.count == 0
+    assert metrics["loss"].shape == (2, 2) and levels.wall_map.shape == (2, 4, 13, 13)
+    assert np.asarray(state.update).tolist() == [4, 4]
+    p = jax.tree.leaves(state.params)[0]
+    assert not np.allclose(p[0], p[1])  # independent seeds
+
+
+def test_a_proposal_with_zero_weights_does_not_train(tiny):
+    ls, agent = tiny
+    base = dr(ls, 4)
+
+    def propose(state, key, student):
+        state, levels, proposal = base.propose(state, key, student)
+        return state, levels, proposal.replace(train_weights=jnp.zeros(4))
+
+    trainer = make_train(ls, base._replace(propose=propose), agent, PPOConfig(), num_envs=4, num_steps=8,
+                         num_updates=1, updates_per_chunk=1)
+    state = jax.jit(trainer.init)(jax.random.key(0))
+    new, metrics, _ = jax.jit(trainer.chunk)(state)
+    jax.tree.map(np.testing.assert_array_equal, new.params, state.params)
+    assert float(metrics["trained"][0]) == 0.0 and float(metrics["train_fraction"][0]) == 0.0

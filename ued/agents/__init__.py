@@ -1,0 +1,7 @@
+"""Agents: networks (``Agent`` interface) and PPO."""
+
+from ued.agents.networks import ActorCritic, Agent, categorical_agent, maze_agent
+from ued.agents.ppo import PPOConfig, Trajectory, make_optimizer, ppo_loss, ppo_update
+
+__all__ = ["ActorCritic", "Agent", "PPOConfig", "Trajectory", "categorical_agent", "make_optimizer",
+           "maze_agent", "ppo_loss", "ppo_update"]

@@ -1,0 +1,158 @@
+"""Actor-critic networks and the ``Agent`` interface the training loop uses.
+
+The default is the maze actor-critic of the UED literature (PLR, ACCEL, JaxUED): a 3x3
+convolution with 16 channels over the egocentric view, an embedding of the agent's
+direction, an LSTM with 256 units whose state is reset at episode boundaries, and separate
+actor and critic heads of 32 units. ``recurrent=False`` gives the feed-forward variant.
+
+Networks take time-major sequences: observations with leading axes ``(T, B)``, and ``resets``
+bool ``(T, B)`` saying that step ``t`` starts a new episode (the recurrent state is zeroed
+before processing it). A rollout calls them with ``T = 1``; training with the whole sequence.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ued.types import Discrete
+
+
+class ResetLSTM(nn.Module):
+    """An LSTM over a ``(T, B, F)`` sequence that zeroes its state where ``resets`` is True.
+
+    Carry ``(c, h)``, each ``(B, features)``.
+    """
+
+    features: int
+
+    @nn.compact
+    def __call__(self, carry, x, resets):
+        cell = nn.OptimizedLSTMCell(self.features)
+
+        def step(cell, carry, inputs):
+            xt, reset = inputs
+            carry = jax.tree.map(lambda c: jnp.where(reset[:, None], jnp.zeros_like(c), c), carry)
+            return cell(carry, xt)
+
+        scan = nn.scan(step, variable_broadcast="params", split_rngs={"params": False})
+        return scan(cell, carry, (x, resets))
+
+
+class ActorCritic(nn.Module):
+    """The maze actor-critic.
+
+    Attributes:
+        num_actions: size of the discrete action space.
+        conv_features: channels of the 3x3 convolution (16).
+        dir_embed: size of the direction embedding (5; 0 disables it).
+        hidden: LSTM units (256), or the width of the dense core when not recurrent.
+        head: width of the actor and critic heads (32).
+        recurrent: use the LSTM core.
+    """
+
+    num_actions: int
+    conv_features: int = 16
+    dir_embed: int = 5
+    hidden: int = 256
+    head: int = 32
+    recurrent: bool = True
+
+    @nn.compact
+    def __call__(self, carry, obs, resets):
+        image, direction = obs.image, obs.agent_dir
+        t, b = image.shape[:2]
+        x = image.astype(jnp.float32).reshape((t * b,) + image.shape[2:])
+        x = nn.relu(nn.Conv(self.conv_features, (3, 3), padding="VALID", name="conv")(x))
+        x = x.reshape(t, b, -1)
+        if self.dir_embed:
+            x = jnp.concatenate([x, nn.Embed(4, self.dir_embed, name="dir_embed")(direction)], axis=-1)
+        if self.recurrent:
+            carry, x = ResetLSTM(self.hidden, name="lstm")(carry, x, resets)
+        else:
+            x = nn.relu(nn.Dense(self.hidden, name="core")(x))
+        actor = nn.relu(nn.Dense(self.head, name="actor_hidden")(x))
+        logits = nn.Dense(self.num_actions, name="actor_out", kernel_init=nn.initializers.orthogonal(0.01))(actor)
+        critic = nn.relu(nn.Dense(self.head, name="critic_hidden")(x))
+        value = nn.Dense(1, name="critic_out", kernel_init=nn.initializers.orthogonal(1.0))(critic)[..., 0]
+        return carry, logits, value
+
+
+class Agent(NamedTuple):
+    """What the training loop needs from an agent.
+
+    Attributes:
+        init: ``(key, obs) -> params`` from a single unbatched observation.
+        initial_carry: ``batch -> carry`` (zeros; ``()``-leaved when feed-forward).
+        apply: ``(params, carry, obs, resets) -> (carry, dist, values)`` over ``(T, B)``
+            sequences; ``dist`` parameterises the action distribution, ``values`` ``(T, B)``.
+        sample: ``(key, dist) -> actions``.
+        greedy: ``dist -> actions`` (the mode).
+        log_prob: ``(dist, actions) -> (T, B)``.
+        entropy: ``dist -> (T, B)``.
+    """
+
+    init: Callable[[Any, Any], Any]
+    initial_carry: Callable[[int], Any]
+    apply: Callable
+    sample: Callable
+    greedy: Callable
+    log_prob: Callable
+    entropy: Callable
+
+
+def categorical_agent(network: nn.Module, hidden: int, recurrent: bool) -> Agent:
+    """Wraps a network producing logits into an ``Agent`` with a categorical policy."""
+
+    def initial_carry(batch: int):
+        if not recurrent:
+            return ()
+        return (jnp.zeros((batch, hidden), jnp.float32), jnp.zeros((batch, hidden), jnp.float32))
+
+    def init(key, obs):
+        seq = jax.tree.map(lambda x: jnp.asarray(x)[None, None], obs)
+        return network.init(key, initial_carry(1), seq, jnp.zeros((1, 1), jnp.bool_))
+
+    def log_prob(logits, actions):
+        logp = jax.nn.log_softmax(logits)
+        return jnp.take_along_axis(logp, actions[..., None].astype(jnp.int32), axis=-1)[..., 0]
+
+    def entropy(logits):
+        logp = jax.nn.log_softmax(logits)
+        return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
+
+    return Agent(
+        init=init,
+        initial_carry=initial_carry,
+        apply=network.apply,
+        sample=lambda key, logits: jax.random.categorical(key, logits).astype(jnp.int32),
+        greedy=lambda logits: jnp.argmax(logits, axis=-1).astype(jnp.int32),
+        log_prob=log_prob,
+        entropy=entropy,
+    )
+
+
+def maze_agent(action_space: Discrete, conv_features: int = 16, dir_embed: int = 5, hidden: int = 256,
+               head: int = 32, recurrent: bool = True) -> Agent:
+    """The maze actor-critic (see ``ActorCritic``) as an ``Agent``.
+
+    Args:
+        action_space: the env's ``Discrete`` action space.
+        conv_features, dir_embed, hidden, head, recurrent: see ``ActorCritic``.
+
+    Raises:
+        ValueError: for non-positive sizes or a non-discrete action space.
+    """
+    if not isinstance(action_space, Discrete):
+        raise ValueError(f"maze_agent needs a Discrete action space, got {action_space!r}")
+    for name, v in (("conv_features", conv_features), ("hidden", hidden), ("head", head)):
+        if not isinstance(v, int) or v <= 0:
+            raise ValueError(f"agent.{name} must be a positive integer, got {v!r}")
+    if not isinstance(dir_embed, int) or dir_embed < 0:
+        raise ValueError(f"agent.dir_embed must be a non-negative integer, got {dir_embed!r}")
+    net = ActorCritic(num_actions=action_space.n, conv_features=conv_features, dir_embed=dir_embed,
+                      hidden=hidden, head=head, recurrent=recurrent)
+    return categorical_agent(net, hidden, recurrent)

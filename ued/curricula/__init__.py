@@ -1,0 +1,11 @@
+"""Curricula: compositions of generators, mutators, scores and buffers into a ``Curriculum``.
+
+Each factory takes ``(level_space, num_levels, **hyperparameters)``; the YAML in
+``conf/curriculum/`` gives the hyperparameters with ``_partial_: true`` and the training
+loop supplies the level space and the number of parallel environments.
+"""
+
+from ued.curricula.base import Proposal, level_metrics, sample_levels
+from ued.curricula.dr import dr
+
+__all__ = ["Proposal", "dr", "level_metrics", "sample_levels"]

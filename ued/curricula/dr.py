@@ -1,0 +1,43 @@
+"""Domain randomisation: fresh random levels every update."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from flax import struct
+
+from ued.curricula.base import Proposal, level_metrics, sample_levels
+from ued.types import Curriculum, LevelSpace
+
+
+@struct.dataclass
+class DRState:
+    """DR keeps no state beyond a counter of proposed levels."""
+
+    num_proposed: jnp.ndarray  # int32 ()
+
+
+def dr(level_space: LevelSpace, num_levels: int) -> Curriculum:
+    """Domain randomisation: every update trains on ``num_levels`` fresh levels from the
+    level space's generator (the baseline of every UED paper; e.g. Tobin et al. 2017).
+
+    Args:
+        level_space: the ``LevelSpace`` (its generator and level statistics are used).
+        num_levels: levels per update (the number of parallel environments).
+
+    Returns:
+        A ``Curriculum``.
+    """
+
+    def init(key):
+        return DRState(num_proposed=jnp.zeros((), jnp.int32))
+
+    def propose(state, key, student):
+        levels = sample_levels(level_space.generator, key, num_levels)
+        proposal = Proposal(train_weights=jnp.ones((num_levels,), jnp.float32),
+                            replayed=jnp.zeros((num_levels,), jnp.bool_))
+        return state.replace(num_proposed=state.num_proposed + num_levels), levels, proposal
+
+    def observe(state, key, levels, proposal, rollout, student):
+        return state, level_metrics(level_space.level_stats, levels)
+
+    return Curriculum(init=init, propose=propose, observe=observe)

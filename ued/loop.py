@@ -1,0 +1,237 @@
+"""The jitted training loop: ``make_train`` builds pure functions from instantiated components.
+
+One update is: propose levels -> roll the agent out on them -> let the curriculum observe
+(score levels, update its buffers) -> PPO update weighted by the proposal's train weights.
+``chunk`` runs ``updates_per_chunk`` updates with ``lax.scan`` in one compiled call; the host
+(``ued.train``) calls it repeatedly and does logging, evaluation and checkpoints in between.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from ued.agents.networks import Agent
+from ued.agents.ppo import PPOConfig, Trajectory, learning_rate, make_optimizer, ppo_update
+from ued.envs.wrappers import auto_replay
+from ued.evaluate.heldout import make_level_evaluator
+from ued.rollout import Rollout, gae
+from ued.types import Curriculum, LevelSpace, Student
+
+
+@struct.dataclass
+class TrainState:
+    """Everything that changes during training (one seed; vmapped for several).
+
+    Attributes:
+        params: agent parameters.
+        opt_state: optimizer state.
+        curriculum: the curriculum's state.
+        key: PRNG key for the next update.
+        update: int32 ``()``, updates done.
+    """
+
+    params: Any
+    opt_state: Any
+    curriculum: Any
+    key: jax.Array
+    update: jax.Array
+
+
+def make_rollout_fn(level_space: LevelSpace, agent: Agent, gamma: float, lam: float):
+    """Builds ``rollout(params, levels, key, num_steps) -> (Rollout, Trajectory, episode_info)``.
+
+    The agent's stochastic policy plays ``B`` levels in parallel for ``num_steps`` (static)
+    with auto-replay, starting from a zero recurrent state. ``episode_info`` holds the env's
+    ``episode_return`` and ``episode_length`` ``(T, B)`` (valid where done).
+    """
+    env = auto_replay(level_space.env)
+    env_params = env.default_params
+
+    def rollout(params, levels, key, num_steps: int):
+        b = jax.tree.leaves(levels)[0].shape[0]
+        k_reset, k_steps = jax.random.split(key)
+        obs, state = jax.vmap(env.reset_to_level, in_axes=(0, 0, None))(jax.random.split(k_reset, b), levels, env_params)
+
+        def step(carry, key):
+            obs, state, rnn, resets = carry
+            k_act, k_env = jax.random.split(key)
+            rnn, dist, value = agent.apply(params, rnn, jax.tree.map(lambda x: x[None], obs), resets[None])
+            dist, value = jax.tree.map(lambda x: x[0], dist), value[0]
+            action = agent.sample(k_act, dist)
+            nobs, nstate, reward, done, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+                jax.random.split(k_env, b), state, action, env_params)
+            out = {"obs": obs, "resets": resets, "actions": action, "log_probs": agent.log_prob(dist, action),
+                   "values": value, "rewards": reward, "dones": done, "solved": info["solved"],
+                   "episode_return": info["episode_return"], "episode_length": info["episode_length"],
+                   "dist": dist}
+            return (nobs, nstate, rnn, done), out
+
+        init = (obs, state, agent.initial_carry(b), jnp.ones((b,), jnp.bool_))
+        (obs, _, rnn, resets), tr = jax.lax.scan(step, init, jax.random.split(k_steps, num_steps))
+        _, _, last_value = agent.apply(params, rnn, jax.tree.map(lambda x: x[None], obs), resets[None])
+        last_value = last_value[0]
+        adv, targets = gae(tr["rewards"], tr["values"], tr["dones"], last_value, gamma, lam)
+        ro = Rollout(rewards=tr["rewards"], dones=tr["dones"], values=tr["values"], last_value=last_value,
+                     advantages=adv, solved=tr["solved"], logits=tr["dist"])
+        traj = Trajectory(obs=tr["obs"], resets=tr["resets"], actions=tr["actions"], log_probs=tr["log_probs"],
+                          values=tr["values"], advantages=adv, targets=targets)
+        return ro, traj, {"episode_return": tr["episode_return"], "episode_length": tr["episode_length"]}
+
+    return rollout
+
+
+def episode_metrics(rollout: Rollout, info: dict) -> dict:
+    """Mean return, solve rate and length of the episodes that finished in a rollout."""
+    n = jnp.sum(rollout.dones)
+    denom = jnp.maximum(n, 1).astype(jnp.float32)
+    return {
+        "episodes": n.astype(jnp.float32),
+        "return": jnp.sum(info["episode_return"]) / denom,
+        "solve_rate": jnp.sum(rollout.solved) / denom,
+        "episode_length": jnp.sum(info["episode_length"]).astype(jnp.float32) / denom,
+    }
+
+
+def RANDOM_EVAL_KEY():
+    """The fixed key of the held-out random evaluation levels (no training key derives from it)."""
+    return jax.random.key(2_147_483_647)
+
+
+class Trainer(NamedTuple):
+    """The pure functions ``make_train`` returns (not yet jitted; ``ued.train`` jits them).
+
+    Attributes:
+        init: ``key -> TrainState`` (vmapped over seeds when ``num_seeds > 1``: ``keys (S,)``).
+        chunk: ``state -> (state, metrics, levels)``: ``updates_per_chunk`` updates; metrics
+            are ``(updates_per_chunk,)`` arrays (``(S, updates_per_chunk)`` for seeds), levels
+            the last update's proposed levels.
+        evaluate: ``(params, key) -> {"named": ..., "random": ...}``: results (see
+            ``make_level_evaluator``) on the level space's named held-out levels and on a fixed
+            set of held-out random levels; either entry is absent when not configured, and
+            ``evaluate`` is None when neither is.
+        rollout: the rollout function (see ``make_rollout_fn``).
+        steps_per_update: env steps of the training rollouts in one update.
+    """
+
+    init: Callable
+    chunk: Callable
+    evaluate: Callable | None
+    rollout: Callable
+    steps_per_update: int
+
+
+def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, ppo: PPOConfig, num_envs: int,
+               num_steps: int, num_updates: int, updates_per_chunk: int, num_seeds: int = 1,
+               eval_attempts: int = 10, eval_random_levels: int = 0) -> Trainer:
+    """Builds the training functions from already-instantiated components.
+
+    Args:
+        level_space: the ``LevelSpace``.
+        curriculum: a ``Curriculum`` proposing ``num_envs`` levels per update.
+        agent: the ``Agent``.
+        ppo: PPO hyperparameters.
+        num_envs: parallel environments (levels) per update.
+        num_steps: rollout length per update.
+        num_updates: total updates of the run (sets the learning-rate schedule).
+        updates_per_chunk: updates per compiled call.
+        num_seeds: independent seeds trained in one compiled call (vmapped).
+        eval_attempts: episodes per held-out level and policy mode.
+        eval_random_levels: size of a fixed set of random levels (from the generator, with a
+            key no training run uses: ``RANDOM_EVAL_KEY``) evaluated alongside the named ones.
+
+    Returns:
+        A ``Trainer``.
+
+    Raises:
+        ValueError: for non-positive sizes or PPO settings that do not fit ``num_envs``.
+    """
+    if not isinstance(eval_random_levels, int) or eval_random_levels < 0:
+        raise ValueError(f"eval_random_levels must be a non-negative integer, got {eval_random_levels!r}")
+    for name, v in (("num_envs", num_envs), ("num_steps", num_steps), ("num_updates", num_updates),
+                    ("updates_per_chunk", updates_per_chunk), ("num_seeds", num_seeds)):
+        if not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    ppo.validate(num_envs)
+    optimizer = make_optimizer(ppo, num_updates)
+    rollout_fn = make_rollout_fn(level_space, agent, ppo.gamma, ppo.gae_lambda)
+    update_agent = ppo_update(agent, ppo, optimizer)
+
+    def student_rollout(params, levels, key, steps):
+        ro, _, info = rollout_fn(params, levels, key, steps)
+        return ro, info
+
+    def init(key):
+        k_level, k_obs, k_params, k_cur, k_next = jax.random.split(key, 5)
+        level = level_space.generator.sample(k_level)
+        obs, _ = level_space.env.reset_to_level(k_obs, level, level_space.env.default_params)
+        params = agent.init(k_params, obs)
+        return TrainState(params=params, opt_state=optimizer.init(params), curriculum=curriculum.init(k_cur),
+                          key=k_next, update=jnp.zeros((), jnp.int32))
+
+    def one_update(state: TrainState, _):
+        key, k_propose, k_rollout, k_observe, k_update = jax.random.split(state.key, 5)
+        student = Student(params=state.params, rollout=student_rollout)
+
+        # PROPOSE LEVELS
+        cur, levels, proposal = curriculum.propose(state.curriculum, k_propose, student)
+
+        # COLLECT ROLLOUT
+        ro, traj, info = rollout_fn(state.params, levels, k_rollout, num_steps)
+
+        # SCORE LEVELS AND UPDATE THE CURRICULUM
+        cur, cur_metrics = curriculum.observe(cur, k_observe, levels, proposal, ro, student)
+
+        # UPDATE THE AGENT (skipped when the proposal trains on nothing)
+        weights = proposal.train_weights.astype(jnp.float32)
+
+        def do_update(args):
+            params, opt_state = args
+            return update_agent(params, opt_state, traj, k_update, weights)
+
+        def skip(args):
+            params, opt_state = args
+            shape = jax.eval_shape(do_update, args)[2]
+            return params, opt_state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
+
+        trains = jnp.any(weights > 0)
+        params, opt_state, ppo_metrics = jax.lax.cond(trains, do_update, skip, (state.params, state.opt_state))
+
+        metrics = {**episode_metrics(ro, info), **ppo_metrics,
+                   "lr": learning_rate(ppo, num_updates, opt_state),
+                   "trained": trains.astype(jnp.float32),
+                   "train_fraction": jnp.mean(weights > 0).astype(jnp.float32),
+                   "replay_fraction": jnp.mean(proposal.replayed).astype(jnp.float32)}
+        metrics.update({f"curriculum/{k}": v for k, v in cur_metrics.items()})
+        new_state = TrainState(params=params, opt_state=opt_state, curriculum=cur, key=key, update=state.update + 1)
+        return new_state, (metrics, levels)
+
+    def chunk(state: TrainState):
+        state, (metrics, levels) = jax.lax.scan(one_update, state, None, length=updates_per_chunk)
+        return state, metrics, jax.tree.map(lambda x: x[-1], levels)
+
+    evaluate = None
+    eval_sets = {}
+    if level_space.held_out is not None:
+        eval_sets["named"] = level_space.held_out
+    if eval_random_levels:
+        eval_sets["random"] = jax.vmap(level_space.generator.sample)(jax.random.split(RANDOM_EVAL_KEY(), eval_random_levels))
+    if eval_sets:
+        params_env = level_space.env.default_params
+        max_t = int(params_env.max_steps) if hasattr(params_env, "max_steps") else num_steps
+        evaluator = make_level_evaluator(level_space.env, agent, eval_attempts, max_t)
+
+        def evaluate(params, key):
+            keys = jax.random.split(key, len(eval_sets))
+            return {name: evaluator(params, levels, k) for (name, levels), k in zip(eval_sets.items(), keys)}
+
+    if num_seeds > 1:
+        init_fn, chunk_fn = jax.vmap(init), jax.vmap(chunk)
+        eval_fn = jax.vmap(evaluate) if evaluate is not None else None
+    else:
+        init_fn, chunk_fn, eval_fn = init, chunk, evaluate
+    return Trainer(init=init_fn, chunk=chunk_fn, evaluate=eval_fn, rollout=rollout_fn,
+                   steps_per_update=num_envs * num_steps)

@@ -1,0 +1,99 @@
+"""Run logging on the host: JSONL files always, wandb when configured.
+
+A run directory holds:
+
+- ``config.yaml``: the resolved configuration;
+- ``metrics.jsonl``: one row per update (and per seed when several are trained);
+- ``eval.jsonl``: one row per held-out evaluation;
+- ``media/``: images of proposed levels and GIFs of held-out episodes, written at eval time;
+- ``wandb/``: wandb's files when ``logger=wandb`` (``mode=offline`` runs can be synced
+  later with ``wandb sync <run_dir>/wandb/offline-run-*``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Iterable
+
+WANDB_MODES = ("online", "offline", "disabled")
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else (1e308 if value > 0 else -1e308)
+    return value
+
+
+class RunLogger:
+    """Writes metrics rows to JSONL files and, optionally, to wandb.
+
+    Args:
+        run_dir: the run directory (created if needed).
+        config: the resolved configuration as a plain dict (saved with the run).
+        wandb_cfg: None for local logging only, else a dict with ``project``, ``entity``,
+            ``mode`` (online/offline/disabled), ``tags`` and ``name``.
+
+    Raises:
+        ValueError: for an unknown wandb mode.
+    """
+
+    def __init__(self, run_dir: str, config: dict, wandb_cfg: dict | None = None):
+        self.run_dir = run_dir
+        os.makedirs(os.path.join(run_dir, "media"), exist_ok=True)
+        self._files = {}
+        self._wandb = None
+        if wandb_cfg is not None:
+            mode = wandb_cfg.get("mode", "online")
+            if mode not in WANDB_MODES:
+                raise ValueError(f"logger.mode must be one of {', '.join(WANDB_MODES)}, got {mode!r}")
+            import wandb
+
+            self._wandb = wandb.init(
+                project=wandb_cfg.get("project", "ued"), entity=wandb_cfg.get("entity"), mode=mode,
+                dir=run_dir, config=config, name=wandb_cfg.get("name"), tags=list(wandb_cfg.get("tags") or []),
+                reinit="finish_previous",
+            )
+
+    def _write(self, name: str, rows: Iterable[dict]) -> None:
+        f = self._files.get(name)
+        if f is None:
+            f = self._files[name] = open(os.path.join(self.run_dir, name), "a")
+        for row in rows:
+            f.write(json.dumps({k: _clean(v) for k, v in row.items()}) + "\n")
+        f.flush()
+
+    def log_updates(self, rows: list[dict]) -> None:
+        """One row per update (keys: ``update``, ``env_steps``, metrics; ``seed`` for several)."""
+        self._write("metrics.jsonl", rows)
+        if self._wandb is not None:
+            for row in rows:
+                if row.get("seed", 0) == 0:
+                    self._wandb.log({f"train/{k}": v for k, v in row.items() if k not in ("update", "seed")},
+                                    step=int(row["update"]))
+
+    def log_eval(self, row: dict, media: dict[str, str] | None = None) -> None:
+        """One evaluation row, plus media files (name -> path) to upload to wandb."""
+        self._write("eval.jsonl", [row])
+        if self._wandb is not None:
+            import wandb
+
+            payload = {k: v for k, v in row.items() if k not in ("update", "seed")}
+            for name, path in (media or {}).items():
+                payload[f"media/{name}"] = wandb.Image(path)
+            self._wandb.log(payload, step=int(row["update"]))
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files = {}
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
+
+
+def read_jsonl(path: str) -> list[dict[str, Any]]:
+    """Reads a metrics file back (one dict per row)."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]

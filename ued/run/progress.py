@@ -1,0 +1,69 @@
+"""A progress display for training: a rich bar on a terminal, a line per evaluation elsewhere."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class TrainProgress:
+    """Shows updates done, env steps, steps/s, ETA and the latest solve rates.
+
+    Args:
+        total_updates: the run's number of updates.
+        enabled: ``True``/``False``, or ``"auto"``: a live bar only when stdout is a terminal.
+        start_update: updates already done (a resumed run).
+    """
+
+    def __init__(self, total_updates: int, enabled="auto", start_update: int = 0):
+        if enabled == "auto":
+            enabled = sys.stdout.isatty()
+        self.enabled = bool(enabled)
+        self.total = total_updates
+        self.start_update = start_update
+        self.start_time = time.perf_counter()
+        self.steps_at_start = None
+        self._bar = None
+        self.fields = {"env_steps": 0, "sps": 0.0, "solve": float("nan"), "named": float("nan"), "random": float("nan")}
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(
+                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("updates"),
+                TextColumn("{task.fields[env_steps]:,} steps"), TextColumn("{task.fields[sps]:,.0f} steps/s"),
+                TimeRemainingColumn(), TextColumn("solve {task.fields[solve]:.2f}"),
+                TextColumn("held-out named {task.fields[named]:.2f} random {task.fields[random]:.2f}"),
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("train", total=total_updates, completed=start_update, **self.fields)
+
+    def update(self, updates_done: int, env_steps: int, solve_rate: float) -> None:
+        """Records progress after a chunk of updates."""
+        now = time.perf_counter()
+        if self.steps_at_start is None:  # the first chunk includes compilation: measure from its end
+            self.steps_at_start, self.time_at_first = env_steps, now
+            sps = 0.0
+        else:
+            sps = (env_steps - self.steps_at_start) / max(now - self.time_at_first, 1e-9)
+        self.fields.update(env_steps=env_steps, sps=sps, solve=solve_rate)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=updates_done, **self.fields)
+        self.updates_done = updates_done
+
+    def heldout(self, update: int, row: dict) -> None:
+        """Records a held-out evaluation row (printed as a line when the bar is off)."""
+        nan = float("nan")
+        named = (row.get("eval/named/greedy/solve_rate_mean", nan), row.get("eval/named/sampled/solve_rate_mean", nan))
+        rand = (row.get("eval/random/greedy/solve_rate_mean", nan), row.get("eval/random/sampled/solve_rate_mean", nan))
+        self.fields.update(named=named[1], random=rand[1])
+        if self._bar is not None:
+            self._bar.update(self._task, **self.fields)
+        else:
+            f = self.fields
+            print(f"update {update}/{self.total} | env steps {f['env_steps']:,} | {f['sps']:,.0f} steps/s | "
+                  f"train solve {f['solve']:.3f} | held-out solve (greedy/sampled) named {named[0]:.3f}/{named[1]:.3f}"
+                  f" random {rand[0]:.3f}/{rand[1]:.3f}", flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
