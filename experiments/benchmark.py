@@ -103,15 +103,15 @@ def bench_train(args) -> dict:
     keys = jax.random.split(jax.random.key(0), cfg.num_seeds) if cfg.num_seeds > 1 else jax.random.key(0)
     state = jax.block_until_ready(jax.jit(trainer.init)(keys))
     t0 = time.perf_counter()
-    compiled = jax.jit(trainer.chunk).lower(state).compile()
+    compiled = jax.jit(trainer.chunk).lower(state, jnp.int32(0)).compile()
     compile_s = time.perf_counter() - t0
-    state, metrics, _ = compiled(state)
+    state, metrics, _ = compiled(state, jnp.int32(0))
     jax.block_until_ready(state)
     first_update = time.time() - process_start()
     t0 = time.perf_counter()
     extra = 0.0
-    for _ in range(args.updates):
-        state, metrics, _ = compiled(state)
+    for i in range(args.updates):
+        state, metrics, _ = compiled(state, jnp.int32(i + 1))
         if "curriculum/extra_env_steps" in metrics:
             extra += float(jnp.sum(metrics["curriculum/extra_env_steps"]))
     jax.block_until_ready(state)

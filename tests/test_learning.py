@@ -1,6 +1,7 @@
 """The learning test: PPO with the loop, on a trivial level space, must actually learn."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -24,8 +25,8 @@ def test_agent_learns_the_trivial_mazes():
     evaluate = jax.jit(trainer.evaluate)
     before = evaluate(state.params, jax.random.key(1))
     chunk = jax.jit(trainer.chunk)
-    for _ in range(updates // 20):
-        state, metrics, _ = chunk(state)
+    for i in range(updates // 20):
+        state, metrics, _ = chunk(state, jnp.int32(20 * i))
     after = evaluate(state.params, jax.random.key(2))
     greedy = np.asarray(after["named"]["greedy"]["solve_rate"])
     assert greedy.mean() >= 0.9, greedy

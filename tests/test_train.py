@@ -112,9 +112,9 @@ def test_no_recompilation_between_chunks_and_seeds_vmap(tiny):
                          updates_per_chunk=2, num_seeds=2)
     state = jax.jit(trainer.init)(jax.random.split(jax.random.key(0), 2))
     chunk = jax.jit(trainer.chunk)
-    state, metrics, levels = chunk(state)
+    state, metrics, levels = chunk(state, jnp.int32(0))
     with CompileCounter() as cc:
-        state, metrics, levels = chunk(state)
+        state, metrics, levels = chunk(state, jnp.int32(0))
         jax.block_until_ready(state)
     assert cc.count == 0
     assert metrics["loss"].shape == (2, 2) and levels.wall_map.shape == (2, 4, 13, 13)
@@ -134,6 +134,6 @@ def test_a_proposal_with_zero_weights_does_not_train(tiny):
     trainer = make_train(ls, base._replace(propose=propose), agent, PPOConfig(), num_envs=4, num_steps=8,
                          num_updates=1, updates_per_chunk=1)
     state = jax.jit(trainer.init)(jax.random.key(0))
-    new, metrics, _ = jax.jit(trainer.chunk)(state)
+    new, metrics, _ = jax.jit(trainer.chunk)(state, jnp.int32(0))
     jax.tree.map(np.testing.assert_array_equal, new.params, state.params)
     assert float(metrics["trained"][0]) == 0.0 and float(metrics["train_fraction"][0]) == 0.0

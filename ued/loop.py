@@ -106,9 +106,10 @@ class Trainer(NamedTuple):
 
     Attributes:
         init: ``key -> TrainState`` (vmapped over seeds when ``num_seeds > 1``: ``keys (S,)``).
-        chunk: ``state -> (state, metrics, levels)``: ``updates_per_chunk`` updates; metrics
-            are ``(updates_per_chunk,)`` arrays (``(S, updates_per_chunk)`` for seeds), levels
-            the last update's proposed levels.
+        chunk: ``(state, start_update) -> (state, metrics, levels)``: ``updates_per_chunk``
+            updates, numbered from ``start_update`` (an int32 scalar shared by all seeds);
+            metrics are ``(updates_per_chunk,)`` arrays (``(S, updates_per_chunk)`` for seeds),
+            levels the last update's proposed levels.
         evaluate: ``(params, key) -> {"named": ..., "random": ...}``: results (see
             ``make_level_evaluator``) on the level space's named held-out levels and on a fixed
             set of held-out random levels; either entry is absent when not configured, and
@@ -164,53 +165,68 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         ro, _, info = rollout_fn(params, levels, key, steps)
         return ro, info
 
-    def init(key):
-        k_level, k_obs, k_params, k_cur, k_next = jax.random.split(key, 5)
+    def init_agent(key):
+        k_level, k_obs, k_params = jax.random.split(key, 3)
         level = level_space.generator.sample(k_level)
         obs, _ = level_space.env.reset_to_level(k_obs, level, level_space.env.default_params)
         params = agent.init(k_params, obs)
-        return TrainState(params=params, opt_state=optimizer.init(params), curriculum=curriculum.init(k_cur),
-                          key=k_next, update=jnp.zeros((), jnp.int32))
+        return params, optimizer.init(params)
 
-    def one_update(state: TrainState, _):
-        key, k_propose, k_rollout, k_observe, k_update = jax.random.split(state.key, 5)
-        student = Student(params=state.params, rollout=student_rollout)
+    def train_agent(params, opt_state, levels, key, weights=None):
+        """One rollout and (weighted) PPO update; skipped when every weight is 0."""
+        k_rollout, k_update = jax.random.split(key)
+        ro, traj, info = rollout_fn(params, levels, k_rollout, num_steps)
+        weights = jnp.ones((num_envs,), jnp.float32) if weights is None else weights.astype(jnp.float32)
+
+        def do_update(args):
+            return update_agent(*args, traj, k_update, weights)
+
+        def skip(args):
+            shape = jax.eval_shape(do_update, args)[2]
+            return (*args, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape))
+
+        trains = jnp.any(weights > 0)
+        params, opt_state, metrics = jax.lax.cond(trains, do_update, skip, (params, opt_state))
+        metrics = {**episode_metrics(ro, info), **metrics, "lr": learning_rate(ppo, num_updates, opt_state),
+                   "trained": trains.astype(jnp.float32)}
+        return params, opt_state, ro, metrics
+
+    def make_student(params, update):
+        return Student(params=params, rollout=student_rollout, update=update, init_agent=init_agent,
+                       train=train_agent)
+
+    def init(key):
+        k_agent, k_cur, k_next = jax.random.split(key, 3)
+        params, opt_state = init_agent(k_agent)
+        cur = curriculum.init(k_cur, make_student(params, jnp.zeros((), jnp.int32)))
+        return TrainState(params=params, opt_state=opt_state, curriculum=cur, key=k_next,
+                          update=jnp.zeros((), jnp.int32))
+
+    def one_update(state: TrainState, update_index):
+        key, k_propose, k_train, k_observe = jax.random.split(state.key, 4)
+        student = make_student(state.params, update_index)
 
         # PROPOSE LEVELS
         cur, levels, proposal = curriculum.propose(state.curriculum, k_propose, student)
 
-        # COLLECT ROLLOUT
-        ro, traj, info = rollout_fn(state.params, levels, k_rollout, num_steps)
+        # COLLECT ROLLOUT AND UPDATE THE AGENT (skipped when the proposal trains on nothing)
+        params, opt_state, ro, agent_metrics = train_agent(state.params, state.opt_state, levels, k_train,
+                                                           proposal.train_weights)
 
-        # SCORE LEVELS AND UPDATE THE CURRICULUM
+        # SCORE LEVELS AND UPDATE THE CURRICULUM (it sees the rollout of the pre-update policy)
         cur, cur_metrics = curriculum.observe(cur, k_observe, levels, proposal, ro, student)
-
-        # UPDATE THE AGENT (skipped when the proposal trains on nothing)
         weights = proposal.train_weights.astype(jnp.float32)
 
-        def do_update(args):
-            params, opt_state = args
-            return update_agent(params, opt_state, traj, k_update, weights)
-
-        def skip(args):
-            params, opt_state = args
-            shape = jax.eval_shape(do_update, args)[2]
-            return params, opt_state, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
-
-        trains = jnp.any(weights > 0)
-        params, opt_state, ppo_metrics = jax.lax.cond(trains, do_update, skip, (state.params, state.opt_state))
-
-        metrics = {**episode_metrics(ro, info), **ppo_metrics,
-                   "lr": learning_rate(ppo, num_updates, opt_state),
-                   "trained": trains.astype(jnp.float32),
+        metrics = {**agent_metrics,
                    "train_fraction": jnp.mean(weights > 0).astype(jnp.float32),
                    "replay_fraction": jnp.mean(proposal.replayed).astype(jnp.float32)}
         metrics.update({f"curriculum/{k}": v for k, v in cur_metrics.items()})
         new_state = TrainState(params=params, opt_state=opt_state, curriculum=cur, key=key, update=state.update + 1)
         return new_state, (metrics, levels)
 
-    def chunk(state: TrainState):
-        state, (metrics, levels) = jax.lax.scan(one_update, state, None, length=updates_per_chunk)
+    def chunk(state: TrainState, start_update):
+        indices = jnp.asarray(start_update, jnp.int32) + jnp.arange(updates_per_chunk, dtype=jnp.int32)
+        state, (metrics, levels) = jax.lax.scan(one_update, state, indices)
         return state, metrics, jax.tree.map(lambda x: x[-1], levels)
 
     evaluate = None
@@ -229,7 +245,7 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
             return {name: evaluator(params, levels, k) for (name, levels), k in zip(eval_sets.items(), keys)}
 
     if num_seeds > 1:
-        init_fn, chunk_fn = jax.vmap(init), jax.vmap(chunk)
+        init_fn, chunk_fn = jax.vmap(init), jax.vmap(chunk, in_axes=(0, None))
         eval_fn = jax.vmap(evaluate) if evaluate is not None else None
     else:
         init_fn, chunk_fn, eval_fn = init, chunk, evaluate

@@ -218,7 +218,7 @@ def train(cfg: DictConfig, run_dir: str) -> dict[str, Any]:
     try:
         last_eval = do_eval(0, None)  # the untrained policy, for reference
         while update < cfg.num_updates:
-            state, metrics, levels = chunk(state)
+            state, metrics, levels = chunk(state, jnp.int32(update))
             metrics = jax.device_get(metrics)
             if update == 0:
                 summary["seconds_to_first_chunk"] = time.perf_counter() - start

@@ -220,18 +220,28 @@ CurriculumState = PyTree
 
 
 class Student(NamedTuple):
-    """The agent as a curriculum sees it (read-only).
+    """The agent as a curriculum sees it (read-only), and tools to run agents like it.
 
     Attributes:
         params: the agent's current parameters.
-        rollout: ``(params, levels, key, num_steps) -> (Rollout, EpisodeStats)``: rolls the
-            agent's stochastic policy out on ``B`` levels for ``num_steps`` (a static int)
-            with auto-replay, as the training loop does. Curricula use it for extra passes
-            (e.g. SFL's learnability sampling).
+        rollout: ``(params, levels, key, num_steps) -> (Rollout, episode_info)``: rolls an
+            agent of the student's architecture (any ``params``) out on ``B`` levels for
+            ``num_steps`` (a static int) with auto-replay, as the training loop does.
+            Curricula use it for extra passes (SFL's learnability sampling, PAIRED's
+            antagonist).
+        update: int32 ``()``, the index of the current update in the run. It is the same for
+            every seed (not vmapped), so schedules built on it stay real conditionals.
+        init_agent: ``key -> (params, opt_state)`` of a fresh agent of the same architecture.
+        train: ``(params, opt_state, levels, key) -> (params, opt_state, rollout, metrics)``:
+            one rollout and PPO update of such an agent on ``num_envs`` levels, exactly as the
+            loop trains the student (PAIRED trains its antagonist with it).
     """
 
     params: PyTree
     rollout: Callable
+    update: Array
+    init_agent: Callable
+    train: Callable
 
 
 class Curriculum(NamedTuple):
@@ -242,7 +252,8 @@ class Curriculum(NamedTuple):
     The loop never branches on which curriculum it runs.
 
     Attributes:
-        init: ``key -> state``.
+        init: ``(key, student) -> state`` (the student gives the agent's architecture, e.g.
+            for PAIRED's antagonist).
         propose: ``(state, key, student) -> (state, levels, proposal)``; ``levels`` has
             leading axis ``num_levels`` (the number of parallel environments).
         observe: ``(state, key, levels, proposal, rollout, student) -> (state, metrics)``;
@@ -250,6 +261,6 @@ class Curriculum(NamedTuple):
             ``curriculum/`` to their names).
     """
 
-    init: Callable[[Key], CurriculumState]
+    init: Callable[[Key, Student], CurriculumState]
     propose: Callable[[CurriculumState, Key, Student], tuple]
     observe: Callable[..., tuple]

@@ -7,5 +7,9 @@ loop supplies the level space and the number of parallel environments.
 
 from ued.curricula.base import Proposal, level_metrics, sample_levels
 from ued.curricula.dr import dr
+from ued.curricula.paired import paired
+from ued.curricula.replay import accel, plr, replay_curriculum, robust_plr
+from ued.curricula.sfl import sfl
 
-__all__ = ["Proposal", "dr", "level_metrics", "sample_levels"]
+__all__ = ["Proposal", "accel", "dr", "level_metrics", "paired", "plr", "replay_curriculum", "robust_plr",
+           "sample_levels", "sfl"]

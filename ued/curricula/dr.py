@@ -28,7 +28,7 @@ def dr(level_space: LevelSpace, num_levels: int) -> Curriculum:
         A ``Curriculum``.
     """
 
-    def init(key):
+    def init(key, student=None):
         return DRState(num_proposed=jnp.zeros((), jnp.int32))
 
     def propose(state, key, student):

@@ -1,0 +1,213 @@
+"""PAIRED: a level-designing adversary rewarded with the protagonist/antagonist regret.
+
+Source: Dennis, Jaques, Vinitsky, Bayen, Russell, Critch and Levine, "Emergent Complexity and
+Zero-shot Transfer via Unsupervised Environment Design", NeurIPS 2020.
+
+The adversary is an editor policy over a blank ``H x W`` maze: step 0 places the goal, step 1
+the agent (with a random direction), and each of the next ``n_walls`` steps places a wall
+(on a free cell; choosing the agent's or goal's cell, or an existing wall, does nothing).
+Its observation is the partial level as an image, the step index and a random noise vector.
+The protagonist (the loop's agent) and an antagonist (an agent of the same architecture,
+owned by this curriculum) both play the built levels; the adversary's return is the PAIRED
+regret estimate ``max antagonist return - mean protagonist return`` of the level it built,
+given at its last step, and it is trained with PPO like the agents.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from ued.agents import PPOConfig, Trajectory, make_optimizer, ppo_update
+from ued.agents.networks import categorical_agent
+from ued.curricula.base import Proposal, level_metrics
+from ued.envs.maze.level import make_level
+from ued.rollout import gae
+from ued.scores import paired_regret
+from ued.types import Curriculum, LevelSpace
+
+
+class EditorObs(NamedTuple):
+    """The adversary's observation.
+
+    Attributes:
+        image: float32 ``(H, W, 3)``: wall, goal and agent planes of the partial level.
+        time: int32 ``()``, the editing step.
+        noise: float32 ``(Z,)``, a random vector drawn per level.
+    """
+
+    image: jax.Array
+    time: jax.Array
+    noise: jax.Array
+
+
+class AdversaryNet(nn.Module):
+    """Conv 3x3x16 over the partial level, step embedding, noise, dense core, per-cell logits."""
+
+    num_cells: int
+    num_steps: int
+    hidden: int = 64
+
+    @nn.compact
+    def __call__(self, carry, obs: EditorObs, resets):
+        t, b = obs.image.shape[:2]
+        x = obs.image.reshape((t * b,) + obs.image.shape[2:])
+        x = nn.relu(nn.Conv(16, (3, 3), padding="SAME")(x)).reshape(t, b, -1)
+        step = nn.Embed(self.num_steps, 8)(jnp.clip(obs.time, 0, self.num_steps - 1))
+        x = jnp.concatenate([x, step, obs.noise], axis=-1)
+        x = nn.relu(nn.Dense(self.hidden)(x))
+        logits = nn.Dense(self.num_cells, kernel_init=nn.initializers.orthogonal(0.01))(x)
+        value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))(nn.relu(nn.Dense(32)(x)))[..., 0]
+        return carry, logits, value
+
+
+@struct.dataclass
+class PairedState:
+    """State of PAIRED.
+
+    Attributes:
+        antagonist: the antagonist's parameters.
+        antagonist_opt: its optimizer state.
+        adversary: the adversary's parameters.
+        adversary_opt: its optimizer state.
+    """
+
+    antagonist: object
+    antagonist_opt: object
+    adversary: object
+    adversary_opt: object
+
+
+def build_levels(height: int, width: int, actions, agent_dirs):
+    """Applies editing actions to blank levels.
+
+    Args:
+        actions: int32 ``(S, B)``: step 0 the goal cell, step 1 the agent cell, then walls
+            (flat cell indices ``y * width + x``).
+        agent_dirs: int32 ``(B,)``.
+
+    Returns:
+        The ``B`` built levels (always valid: distinct agent and goal on free cells).
+    """
+    cells = height * width
+    goal = actions[0]
+    agent = jnp.where(actions[1] == goal, (actions[1] + 1) % cells, actions[1])
+    walls = jnp.zeros((actions.shape[1], cells), jnp.bool_)
+    for_walls = actions[2:]
+    blocked = (for_walls == goal[None]) | (for_walls == agent[None])
+    walls = jax.vmap(lambda w, idx, bad: w.at[idx].max(~bad), in_axes=(0, 1, 1))(walls, for_walls, blocked)
+    to_xy = lambda i: jnp.stack([i % width, i // width], axis=-1).astype(jnp.int32)
+    return jax.vmap(make_level)(walls.reshape(-1, height, width), to_xy(goal), to_xy(agent), agent_dirs)
+
+
+def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_dim: int = 50,
+           adversary_hidden: int = 64, adversary_lr: float = 1e-4, adversary_ent_coef: float = 0.005,
+           adversary_epochs: int = 5, num_updates: int = 1_000_000) -> Curriculum:
+    """PAIRED (Dennis et al. 2020) on a grid level space whose levels are ``MazeLevel``s.
+
+    Args:
+        level_space: the level space (its generator fixes the level shape).
+        num_levels: levels per update.
+        n_walls: wall-placing steps of the adversary (50 as in PAIRED's maze).
+        noise_dim: size of the adversary's random input.
+        adversary_hidden: width of the adversary's dense core.
+        adversary_lr, adversary_ent_coef, adversary_epochs: the adversary's PPO settings.
+        num_updates: horizon of the adversary's learning-rate annealing.
+
+    Returns:
+        A ``Curriculum`` over ``PairedState``; the protagonist is the loop's agent.
+
+    Raises:
+        ValueError: for a negative ``n_walls`` or a level space without a grid.
+    """
+    if not isinstance(n_walls, int) or n_walls < 0:
+        raise ValueError(f"paired: n_walls must be a non-negative integer, got {n_walls!r}")
+    probe = jax.eval_shape(level_space.generator.sample, jax.random.key(0))
+    if not hasattr(probe, "wall_map"):
+        raise ValueError(f"paired: the {level_space.name} level space has no wall grid for the adversary to edit")
+    height, width = probe.wall_map.shape
+    cells, steps = height * width, 2 + n_walls
+    net = AdversaryNet(num_cells=cells, num_steps=steps, hidden=adversary_hidden)
+    adversary = categorical_agent(net, hidden=adversary_hidden, recurrent=False)
+    adv_cfg = PPOConfig(lr=adversary_lr, ent_coef=adversary_ent_coef, update_epochs=adversary_epochs)
+    adv_opt = make_optimizer(adv_cfg, num_updates)
+    adv_update = ppo_update(adversary, adv_cfg, adv_opt)
+    regret = paired_regret()
+
+    def observe_partial(actions_so_far, t, noise):
+        """Observation after ``t`` editing steps; ``actions_so_far`` ``(S, B)`` (only ``< t`` used)."""
+        b = noise.shape[0]
+        idx = jnp.arange(steps)[:, None]
+        done = idx < t
+        onehot = jax.nn.one_hot(actions_so_far, cells) * done[..., None]  # (S, B, C)
+        goal = onehot[0]
+        agent = onehot[1]
+        walls = jnp.clip(jnp.sum(onehot[2:], axis=0), 0, 1)
+        image = jnp.stack([walls, goal, agent], axis=-1).reshape(b, height, width, 3)
+        return EditorObs(image=image, time=jnp.full((b,), t, jnp.int32), noise=noise)
+
+    def design(params, key):
+        """Runs the adversary: returns levels, its trajectory pieces and observations."""
+        k_noise, k_dir, k_steps = jax.random.split(key, 3)
+        noise = jax.random.normal(k_noise, (num_levels, noise_dim))
+
+        def step(actions, inp):
+            t, k = inp
+            obs = observe_partial(actions, t, noise)
+            _, logits, value = adversary.apply(params, (), jax.tree.map(lambda x: x[None], obs),
+                                               jnp.zeros((1, num_levels), jnp.bool_))
+            logits, value = logits[0], value[0]
+            action = adversary.sample(k, logits)
+            actions = actions.at[t].set(action)
+            return actions, (obs, action, adversary.log_prob(logits, action), value)
+
+        init = jnp.zeros((steps, num_levels), jnp.int32)
+        actions, (obs, acts, logps, values) = jax.lax.scan(step, init, (jnp.arange(steps), jax.random.split(k_steps, steps)))
+        dirs = jax.random.randint(k_dir, (num_levels,), 0, 4)
+        return build_levels(height, width, actions, dirs), {"obs": obs, "actions": acts, "log_probs": logps,
+                                                              "values": values}
+
+    def init(key, student):
+        k_ant, k_adv, k_probe = jax.random.split(key, 3)
+        ant, ant_opt = student.init_agent(k_ant)
+        obs = observe_partial(jnp.zeros((steps, 1), jnp.int32), 0, jnp.zeros((1, noise_dim)))
+        adv_params = adversary.init(k_adv, jax.tree.map(lambda x: x[0], obs))
+        return PairedState(antagonist=ant, antagonist_opt=ant_opt, adversary=adv_params,
+                           adversary_opt=adv_opt.init(adv_params))
+
+    def propose(state: PairedState, key, student):
+        levels, traj = design(state.adversary, key)
+        proposal = Proposal(train_weights=jnp.ones((num_levels,), jnp.float32),
+                            replayed=jnp.zeros((num_levels,), jnp.bool_), data=traj)
+        return state, levels, proposal
+
+    def observe(state: PairedState, key, levels, proposal: Proposal, rollout, student):
+        k_ant, k_adv = jax.random.split(key)
+        ant, ant_opt, ant_rollout, ant_metrics = student.train(state.antagonist, state.antagonist_opt, levels, k_ant)
+        result = regret.compute((rollout, ant_rollout), levels, {})
+        reward = jnp.where(result.valid, result.scores, 0.0)
+        traj = proposal.data
+        rewards = jnp.zeros((steps, num_levels)).at[-1].set(reward)
+        dones = jnp.zeros((steps, num_levels), jnp.bool_).at[-1].set(True)
+        adv, targets = gae(rewards, traj["values"], dones, jnp.zeros((num_levels,)), adv_cfg.gamma, adv_cfg.gae_lambda)
+        batch = Trajectory(obs=traj["obs"], resets=jnp.zeros((steps, num_levels), jnp.bool_), actions=traj["actions"],
+                           log_probs=traj["log_probs"], values=traj["values"], advantages=adv, targets=targets)
+        adv_params, adv_opt_state, adv_metrics = adv_update(state.adversary, state.adversary_opt, batch, k_adv,
+                                                            jnp.ones((num_levels,)))
+        state = PairedState(antagonist=ant, antagonist_opt=ant_opt, adversary=adv_params, adversary_opt=adv_opt_state)
+        metrics = {
+            "regret": jnp.mean(reward),
+            "adversary_return": jnp.mean(reward),
+            "adversary_entropy": adv_metrics["entropy"],
+            "adversary_value_loss": adv_metrics["value_loss"],
+            "antagonist_return": ant_metrics["return"],
+            "antagonist_solve_rate": ant_metrics["solve_rate"],
+            **level_metrics(level_space.level_stats, levels),
+        }
+        return state, metrics
+
+    return Curriculum(init=init, propose=propose, observe=observe)

@@ -1,0 +1,130 @@
+"""Sampling For Learnability (SFL).
+
+Source: Rutherford, Beukman, Willi, Lacerda, Hawes and Foerster, "No Regrets: Investigating
+and Improving Regret Approximations for Curriculum Discovery", NeurIPS 2024.
+
+Every ``refresh_every`` updates (and at the first), SFL samples ``num_samples`` fresh levels,
+rolls the current policy out on each for ``rollout_steps`` steps (in batches of
+``sample_batch`` levels, so memory stays bounded; all inside jit), scores them (learnability
+``p (1 - p)`` by default) and keeps the top ``K`` in its buffer. Each training batch takes
+``round(rho * num_levels)`` levels uniformly from the buffer and the rest fresh.
+The sampling pass's env steps are reported as ``extra_env_steps`` (the loop logs them as
+``curriculum_env_steps``, apart from the training env steps).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from ued.buffers import sfl_batch_split, sfl_buffer
+from ued.curricula.base import Proposal, level_metrics, sample_levels
+from ued.curricula.replay import _default, check_single_agent_score
+from ued.scores import learnability
+from ued.types import Curriculum, LevelBuffer, LevelSpace, Score
+
+
+@struct.dataclass
+class SFLState:
+    """State of the SFL curriculum.
+
+    Attributes:
+        buffer: the SFL buffer's state (the top-K levels and their scores).
+        refreshes: int32 ``()``, sampling passes done.
+    """
+
+    buffer: object
+    refreshes: jax.Array
+
+
+def sfl(level_space: LevelSpace, num_levels: int, score: Score | None = None, buffer: LevelBuffer | None = None,
+        num_samples: int = 25_000, sample_batch: int = 5_000, rollout_steps: int = 2_000, refresh_every: int = 100,
+        rho: float = 0.5) -> Curriculum:
+    """The SFL curriculum.
+
+    Args:
+        level_space: the level space.
+        num_levels: levels per update (parallel environments).
+        score: how sampled levels are ranked (default learnability, as in the paper).
+        buffer: the top-K buffer (default ``sfl_buffer(capacity=1000)``); its capacity is K.
+        num_samples: N, levels sampled per refresh (maze: 25,000).
+        sample_batch: levels rolled out at once (maze: 5,000); must divide ``num_samples``.
+        rollout_steps: L, steps per sampled level (maze: 2,000).
+        refresh_every: T, updates between refreshes (maze: 100).
+        rho: fraction of each training batch drawn from the buffer, in [0, 1] (maze: 0.5).
+
+    Returns:
+        A ``Curriculum`` over ``SFLState``.
+
+    Raises:
+        ValueError: naming a bad hyperparameter and its valid range.
+    """
+    for name, v in (("num_samples", num_samples), ("sample_batch", sample_batch), ("rollout_steps", rollout_steps),
+                    ("refresh_every", refresh_every)):
+        if not isinstance(v, int) or v <= 0:
+            raise ValueError(f"sfl: {name} must be a positive integer, got {v!r}")
+    if num_samples % sample_batch:
+        raise ValueError(f"sfl: sample_batch={sample_batch} must divide num_samples={num_samples}")
+    if not 0.0 <= rho <= 1.0:
+        raise ValueError(f"sfl: rho must be in [0, 1], got {rho}")
+    score = _default(score, Score, learnability)
+    check_single_agent_score(score, "sfl")
+    buffer = _default(buffer, LevelBuffer, lambda: sfl_buffer(capacity=1000, rho=rho))
+    n_buffer, n_fresh = sfl_batch_split(num_levels, rho)
+    num_batches = num_samples // sample_batch
+
+    def init(key, student=None):
+        placeholder = level_space.generator.sample(key)
+        state = buffer.init(placeholder, score.init_extra())
+        capacity = state.scores.shape[0]
+        if capacity > num_samples:
+            raise ValueError(f"sfl: the buffer capacity K={capacity} exceeds num_samples={num_samples}")
+        return SFLState(buffer=state, refreshes=jnp.zeros((), jnp.int32))
+
+    def refresh(buf, key, student):
+        """Samples and scores ``num_samples`` levels with the current policy; keeps the top K."""
+
+        def one_batch(key):
+            k_levels, k_roll = jax.random.split(key)
+            levels = sample_levels(level_space.generator, k_levels, sample_batch)
+            rollout, _ = student.rollout(student.params, levels, k_roll, rollout_steps)
+            extra = jax.tree.map(lambda x: jnp.broadcast_to(x, (sample_batch,) + jnp.shape(x)), score.init_extra())
+            result = score.compute(rollout, levels, extra)
+            return levels, result.scores, result.valid, result.extra
+
+        levels, scores, valid, extras = jax.lax.map(one_batch, jax.random.split(key, num_batches))
+        flat = lambda x: x.reshape((num_samples,) + x.shape[2:])
+        return buffer.insert(buf, jax.tree.map(flat, levels), flat(scores), jax.tree.map(flat, extras), flat(valid))
+
+    def propose(state: SFLState, key, student):
+        k_refresh, k_buffer, k_fresh = jax.random.split(key, 3)
+        due = (student.update % refresh_every) == 0
+        buf = jax.lax.cond(due, lambda b: refresh(b, k_refresh, student), lambda b: b, state.buffer)
+        parts = []
+        if n_buffer:
+            buf, _, from_buffer = buffer.sample(buf, k_buffer, n_buffer)
+            parts.append(from_buffer)
+        if n_fresh:
+            parts.append(sample_levels(level_space.generator, k_fresh, n_fresh))
+        levels = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
+        replayed = jnp.arange(num_levels) < n_buffer
+        proposal = Proposal(train_weights=jnp.ones((num_levels,), jnp.float32), replayed=replayed,
+                            data={"refreshed": due})
+        return state.replace(buffer=buf, refreshes=state.refreshes + due), levels, proposal
+
+    def observe(state: SFLState, key, levels, proposal: Proposal, rollout, student):
+        buf = state.buffer
+        size = jnp.sum(buf.filled)
+        refreshed = proposal.data["refreshed"]
+        metrics = {
+            "buffer_fill": size / buf.filled.shape[0],
+            "buffer_score_mean": jnp.sum(jnp.where(buf.filled, buf.scores, 0.0)) / jnp.maximum(size, 1),
+            "buffer_score_max": jnp.where(size > 0, jnp.max(jnp.where(buf.filled, buf.scores, -jnp.inf)), 0.0),
+            "refreshed": refreshed.astype(jnp.float32),
+            "extra_env_steps": refreshed.astype(jnp.float32) * float(num_samples * rollout_steps),
+            **level_metrics(level_space.level_stats, levels),
+        }
+        return state, metrics
+
+    return Curriculum(init=init, propose=propose, observe=observe)
