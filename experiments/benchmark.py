@@ -109,13 +109,15 @@ def bench_train(args) -> dict:
     jax.block_until_ready(state)
     first_update = time.time() - process_start()
     t0 = time.perf_counter()
-    extra = 0.0
+    extra, trained = 0.0, []
     for i in range(args.updates):
         state, metrics, _ = compiled(state, jnp.int32(i + 1))
+        trained.append(metrics["trained"])
         if "curriculum/extra_env_steps" in metrics:
             extra += float(jnp.sum(metrics["curriculum/extra_env_steps"]))
     jax.block_until_ready(state)
     dt = time.perf_counter() - t0
+    trained_fraction = float(jnp.mean(jnp.stack(trained)))
     steps = args.updates * trainer.steps_per_update * cfg.num_seeds
     return {
         "benchmark": "train",
@@ -124,6 +126,8 @@ def bench_train(args) -> dict:
         "launch_to_first_update_s": first_update,
         "compile_s": compile_s,
         "seconds_per_update": dt / args.updates,
+        "trained_fraction": trained_fraction,
+        "seconds_per_gradient_update": dt / max(args.updates * trained_fraction, 1e-9),
         "train_steps_per_s": steps / dt,
         "curriculum_steps_per_s": extra / dt,
         "peak_rss_mib": peak_rss_mib(),
@@ -188,7 +192,8 @@ def bench_components(args) -> dict:
     ro = make_rollout(np.where(solved, 0.8, 0.0), dones, rng.normal(size=(t_len, b)), rng.normal(size=b), solved,
                       0.995, 0.98, logits=jnp.asarray(rng.normal(size=(t_len, b, 7)), jnp.float32))
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        names = sorted(f[:-5] for f in os.listdir(os.path.join(CONF_DIR, "score")) if f.endswith(".yaml"))
+        names = sorted(f[:-5] for f in os.listdir(os.path.join(CONF_DIR, "score"))
+                       if f.endswith(".yaml") and f != "default.yaml")
         for name in names:
             score = instantiate(compose(config_name=None, overrides=[f"+score={name}"]).score)
             arg = (ro, ro) if name == "paired" else ro
@@ -208,6 +213,23 @@ def bench_components(args) -> dict:
     opt_state = opt.init(params)
     out["rollout_256x32_ms"] = 1000 * _time(lambda: rollout(params, levels, jax.random.key(7)), args.repeats)
     out["ppo_update_ms"] = 1000 * _time(lambda: upd(params, opt_state, traj, jax.random.key(8), jnp.ones(32)), args.repeats)
+
+    # SFL's learnability pass: the policy on a batch of fresh levels, scored with learnability.
+    from ued.scores import learnability
+
+    lrn = learnability()
+    roll_fn = make_rollout_fn(ls, agent, cfg.gamma, cfg.gae_lambda)
+    n_pass, l_pass = args.sfl_batch, args.sfl_steps
+
+    @jax.jit
+    def sfl_pass(key):
+        lv = jax.vmap(ls.generator.sample)(jax.random.split(key, n_pass))
+        ro, _, _ = roll_fn(params, lv, key, l_pass)
+        return lrn.compute(ro, lv, {}).scores
+
+    out["sfl_pass_levels"], out["sfl_pass_steps"] = n_pass, l_pass
+    out["sfl_pass_s"] = _time(lambda: sfl_pass(jax.random.key(9)), max(1, args.repeats // 2))
+    out["sfl_pass_steps_per_s"] = n_pass * l_pass / out["sfl_pass_s"]
     out["peak_rss_mib"] = peak_rss_mib()
     return out
 
@@ -226,6 +248,8 @@ def main(argv=None) -> None:
     p_train.add_argument("--json", default=None)
     p_comp = sub.add_parser("components", help="buffer, score and PPO update costs")
     p_comp.add_argument("--repeats", type=int, default=5)
+    p_comp.add_argument("--sfl-batch", type=int, default=5000, help="levels in the timed SFL learnability pass")
+    p_comp.add_argument("--sfl-steps", type=int, default=200, help="steps per level in that pass")
     p_comp.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 

@@ -14,8 +14,9 @@ from ued.rollout import make_rollout
 from ued.types import LevelBuffer, Score
 
 CONF = os.path.join(os.path.dirname(__file__), "..", "conf")
-SCORES = sorted(f[:-5] for f in os.listdir(os.path.join(CONF, "score")) if f.endswith(".yaml"))
-BUFFERS = sorted(f[:-5] for f in os.listdir(os.path.join(CONF, "buffer")) if f.endswith(".yaml"))
+# "default" means "the curriculum's own", not a component.
+SCORES = sorted(f[:-5] for f in os.listdir(os.path.join(CONF, "score")) if f.endswith(".yaml") and f != "default.yaml")
+BUFFERS = sorted(f[:-5] for f in os.listdir(os.path.join(CONF, "buffer")) if f.endswith(".yaml") and f != "default.yaml")
 T, B = 40, 16
 
 

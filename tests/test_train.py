@@ -137,3 +137,30 @@ def test_a_proposal_with_zero_weights_does_not_train(tiny):
     new, metrics, _ = jax.jit(trainer.chunk)(state, jnp.int32(0))
     jax.tree.map(np.testing.assert_array_equal, new.params, state.params)
     assert float(metrics["trained"][0]) == 0.0 and float(metrics["train_fraction"][0]) == 0.0
+
+
+def test_top_buffer_levels_are_the_best_stored_ones():
+    from ued.buffers import plr_buffer
+    from ued.curricula.replay import ReplayState
+    from ued.train import top_buffer_levels
+
+    buf = plr_buffer(capacity=6)
+    state = buf.init({"id": jnp.int32(0)})
+    state = buf.insert(state, {"id": jnp.arange(4)}, jnp.array([0.3, 0.9, 0.1, 0.5]))
+    levels, scores = top_buffer_levels(ReplayState(buffer=state, parents=None, mutate_next=None, branch_counts=None), 3)
+    assert levels["id"].tolist() == [1, 3, 0] and scores.tolist() == pytest.approx([0.9, 0.5, 0.3])
+    assert top_buffer_levels(ReplayState(buffer=buf.init({"id": jnp.int32(0)}), parents=None, mutate_next=None,
+                                         branch_counts=None)) is None
+    assert top_buffer_levels(object()) is None  # DR and PAIRED have no buffer
+
+
+def test_wandb_offline_logging_works_without_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    c = cfg(*TINY, "logger=wandb", "logger.mode=offline", "eval.render=false")
+    summary = train(c, str(tmp_path))
+    runs = [d for d in os.listdir(tmp_path / "wandb") if d.startswith("offline-run-")]
+    assert len(runs) == 1 and any(f.endswith(".wandb") for f in os.listdir(tmp_path / "wandb" / runs[0]))
+    assert summary["eval/random/greedy/solve_rate_mean"] >= 0.0
+    assert len(open(tmp_path / "metrics.jsonl").readlines()) == 2
+    with pytest.raises(ConfigError, match="logger.mode must be one of online, offline, disabled, got 'sometimes'"):
+        train(cfg(*TINY, "logger=wandb", "logger.mode=sometimes"), str(tmp_path / "bad"))

@@ -28,7 +28,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ued.loop import Trainer, make_train
-from ued.run.logger import RunLogger
+from ued.run.logger import WANDB_MODES, RunLogger
 from ued.run.progress import TrainProgress
 
 CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
@@ -78,6 +78,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"eval.every={every} must be a multiple of updates_per_chunk={chunk} (or 0)")
     if cfg.progress not in ("auto", True, False):
         raise ConfigError(f"progress must be auto, true or false, got {cfg.progress!r}")
+    if cfg.logger.wandb and cfg.logger.get("mode", "online") not in WANDB_MODES:
+        raise ConfigError(f"logger.mode must be one of {', '.join(WANDB_MODES)}, got {cfg.logger.mode!r}")
 
 
 class Run:
@@ -146,8 +148,24 @@ def _eval_row(results: dict, names, update: int, env_steps: int, seed_axis: bool
     return row
 
 
-def _media(run: Run, result: dict, levels, update: int, run_dir: str) -> dict[str, str]:
-    """Writes the proposed levels' image and held-out episode GIFs; returns name -> path."""
+def top_buffer_levels(curriculum_state, count: int = 16):
+    """The highest-scoring stored levels of a curriculum with a level buffer, best first.
+
+    Works for any curriculum state with a ``buffer`` holding ``levels``, ``scores`` and
+    ``filled`` (PLR, robust PLR, ACCEL, SFL); returns None otherwise or when it is empty.
+    """
+    buf = getattr(curriculum_state, "buffer", None)
+    if buf is None or not all(hasattr(buf, a) for a in ("levels", "scores", "filled")):
+        return None
+    scores = np.where(np.asarray(buf.filled), np.asarray(buf.scores), -np.inf)
+    order = np.argsort(-scores, kind="stable")[: min(count, int(np.asarray(buf.filled).sum()))]
+    if len(order) == 0:
+        return None
+    return jax.tree.map(lambda x: np.asarray(x)[order], buf.levels), scores[order]
+
+
+def _media(run: Run, result: dict, levels, update: int, run_dir: str, curriculum_state=None) -> dict[str, str]:
+    """Writes the proposed and top-scoring levels' images and held-out episode GIFs; returns name -> path."""
     from ued.envs.maze.render import save_gif, save_png, tile_images  # PNG/GIF writers are generic
 
     ls, out = run.level_space, {}
@@ -158,6 +176,13 @@ def _media(run: Run, result: dict, levels, update: int, run_dir: str) -> dict[st
         shown = jax.tree.map(lambda x: x[:16], levels)
         images = jax.jit(jax.vmap(ls.render))(shown)
         out["proposed_levels"] = save_png(tile_images(images, columns=8), os.path.join(media_dir, f"proposed_{update:07d}.png"))
+        if curriculum_state is not None and run.cfg.num_seeds > 1:
+            curriculum_state = jax.tree.map(lambda x: x[0], curriculum_state)
+        top = top_buffer_levels(curriculum_state) if curriculum_state is not None else None
+        if top is not None:
+            images = jax.jit(jax.vmap(ls.render))(jax.tree.map(jnp.asarray, top[0]))
+            out["top_buffer_levels"] = save_png(tile_images(images, columns=8),
+                                                os.path.join(media_dir, f"top_buffer_{update:07d}.png"))
     if ls.render_episode is not None and "trace" in result.get("named", {}):
         trace = np.asarray(result["named"]["trace"])
         if run.cfg.num_seeds > 1:
@@ -210,7 +235,8 @@ def train(cfg: DictConfig, run_dir: str) -> dict[str, Any]:
         result = jax.device_get(evaluate(state.params, ev_keys))
         row = _eval_row(result, run.level_space.held_out_names, update, update * trainer.steps_per_update,
                         cfg.num_seeds > 1)
-        media = _media(run, result, levels, update, run_dir) if cfg.eval.render and levels is not None else {}
+        media = (_media(run, result, levels, update, run_dir, jax.device_get(state.curriculum))
+                 if cfg.eval.render and levels is not None else {})
         logger.log_eval(row, media)
         progress.heldout(update, row)
         return row

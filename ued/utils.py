@@ -44,3 +44,11 @@ class CompileCounter:
     def __exit__(self, *exc) -> None:
         with _lock:
             _active.remove(self)
+
+
+def tile(tree, n: int):
+    """Broadcasts every leaf of a single pytree (a level, a score memory) to a leading axis of ``n``."""
+    import jax
+    import jax.numpy as jnp
+
+    return jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n,) + jnp.shape(x)), tree)

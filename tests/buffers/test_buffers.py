@@ -157,6 +157,13 @@ def test_update_rescores_replayed_levels():
     np.testing.assert_allclose(state.extras["max_return"][:2], [0.5, 0.9])
 
 
+def test_an_empty_buffer_is_never_ready():
+    buf, insert, *_ = compiled(capacity=4, min_fill=0.0)
+    state = buf.init(PLACEHOLDER)
+    assert not bool(buf.ready(state))
+    assert bool(buf.ready(insert(state, ids([0]), jnp.ones(1))))
+
+
 def test_ready_after_min_fill():
     buf, insert, *_ = compiled(capacity=4, min_fill=0.5)
     state = buf.init(PLACEHOLDER)

@@ -152,7 +152,7 @@ def test_build_levels_by_hand():
 
 
 BUFFER_CURRICULA = ["plr", "robust_plr", "accel", "sfl"]
-SCORES = sorted(f[:-5] for f in os.listdir(os.path.join(CONF_DIR, "score")) if f.endswith(".yaml"))
+SCORES = sorted(f[:-5] for f in os.listdir(os.path.join(CONF_DIR, "score")) if f.endswith(".yaml"))  # incl. default
 
 
 def cfg(*overrides):

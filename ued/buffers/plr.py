@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from ued.types import LevelBuffer
+from ued.utils import tile
 
 PRIORITISATIONS = ("rank", "topk", "proportional")
 TOPK_MODES = ("uniform", "softmax")
@@ -81,7 +82,8 @@ def plr_buffer(capacity: int = 4000, prioritisation: str = "rank", temperature: 
         prioritisation: ``"rank"``, ``"topk"`` or ``"proportional"``.
         temperature: ``T`` > 0 (default 0.3).
         staleness_coef: ``rho`` in [0, 1] (default 0.3).
-        min_fill: replay only once ``size >= min_fill * capacity`` (``ready``), in [0, 1].
+        min_fill: replay only once ``size >= min_fill * capacity`` (``ready``), in [0, 1];
+            an empty buffer is never ready.
         top_k: ``k`` for ``"topk"``, in [1, capacity].
         topk_mode: ``"uniform"`` or ``"softmax"`` over the k best.
         deduplicate: detect levels already stored.
@@ -108,14 +110,12 @@ def plr_buffer(capacity: int = 4000, prioritisation: str = "rank", temperature: 
         raise ValueError(f"plr_buffer: unknown topk_mode {topk_mode!r}; choose one of {', '.join(TOPK_MODES)}")
 
     def init(level, extra=None) -> PLRBufferState:
-        extra = {} if extra is None else extra
-        tile = lambda x: jnp.broadcast_to(jnp.asarray(x), (capacity,) + jnp.shape(x))
         return PLRBufferState(
-            levels=jax.tree.map(tile, level),
+            levels=tile(level, capacity),
             scores=jnp.zeros((capacity,), jnp.float32),
             last_sampled=jnp.zeros((capacity,), jnp.int32),
             filled=jnp.zeros((capacity,), jnp.bool_),
-            extras=jax.tree.map(tile, extra),
+            extras=tile({} if extra is None else extra, capacity),
             clock=jnp.zeros((), jnp.int32),
         )
 
@@ -214,8 +214,10 @@ def plr_buffer(capacity: int = 4000, prioritisation: str = "rank", temperature: 
         state = state.replace(last_sampled=state.last_sampled.at[indices].set(clock), clock=clock)
         return state, indices, jax.tree.map(lambda a: a[indices], state.levels)
 
+    need = max(1, int(-(-min_fill * capacity // 1)))  # ceil(min_fill * capacity), and never an empty buffer
+
     def ready(state: PLRBufferState):
-        return state.size >= jnp.ceil(min_fill * capacity).astype(jnp.int32)
+        return state.size >= need
 
     return LevelBuffer(init=init, insert=insert, update=update, sample=sample, weights=weights, ready=ready)
 

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from ued.types import LevelBuffer
+from ued.utils import tile
 
 
 @struct.dataclass
@@ -72,13 +73,11 @@ def sfl_buffer(capacity: int = 1000, rho: float = 0.5) -> LevelBuffer:
         raise ValueError(f"sfl_buffer: rho must be in [0, 1], got {rho}")
 
     def init(level, extra=None) -> SFLBufferState:
-        extra = {} if extra is None else extra
-        tile = lambda x: jnp.broadcast_to(jnp.asarray(x), (capacity,) + jnp.shape(x))
         return SFLBufferState(
-            levels=jax.tree.map(tile, level),
+            levels=tile(level, capacity),
             scores=jnp.zeros((capacity,), jnp.float32),
             filled=jnp.zeros((capacity,), jnp.bool_),
-            extras=jax.tree.map(tile, extra),
+            extras=tile({} if extra is None else extra, capacity),
         )
 
     def insert(state: SFLBufferState, levels, scores, extras=None, valid=None) -> SFLBufferState:

@@ -30,6 +30,7 @@ from ued.buffers import find_levels, plr_buffer
 from ued.curricula.base import Proposal, level_metrics, sample_levels
 from ued.scores import max_mc
 from ued.types import Curriculum, LevelBuffer, LevelSpace, Score
+from ued.utils import tile
 
 NEW, REPLAY, MUTATE = 0, 1, 2
 BRANCH_NAMES = ("new", "replay", "mutate")
@@ -97,7 +98,7 @@ def replay_curriculum(level_space: LevelSpace, num_levels: int, score: Score | N
 
     def init(key, student=None):
         placeholder = level_space.generator.sample(key)
-        parents = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_levels,) + x.shape), placeholder)
+        parents = tile(placeholder, num_levels)
         return ReplayState(buffer=buffer.init(placeholder, score.init_extra()), parents=parents,
                            mutate_next=jnp.array(False), branch_counts=jnp.zeros((3,), jnp.int32))
 
@@ -134,7 +135,7 @@ def replay_curriculum(level_space: LevelSpace, num_levels: int, score: Score | N
         branch, indices = proposal.data["branch"], proposal.data["indices"]
         is_replay = branch == REPLAY
         stored_extra = jax.tree.map(lambda a: a[indices], state.buffer.extras)
-        fresh_extra = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_levels,) + jnp.shape(x)), score.init_extra())
+        fresh_extra = tile(score.init_extra(), num_levels)
         if hasattr(state.buffer, "filled") and jax.tree.leaves(fresh_extra):
             found, found_at = find_levels(state.buffer, levels)  # duplicates keep their memory
             known = jax.tree.map(lambda a: a[found_at], state.buffer.extras)

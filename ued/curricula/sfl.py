@@ -23,6 +23,7 @@ from ued.curricula.base import Proposal, level_metrics, sample_levels
 from ued.curricula.replay import _default, check_single_agent_score
 from ued.scores import learnability
 from ued.types import Curriculum, LevelBuffer, LevelSpace, Score
+from ued.utils import tile
 
 
 @struct.dataclass
@@ -89,7 +90,7 @@ def sfl(level_space: LevelSpace, num_levels: int, score: Score | None = None, bu
             k_levels, k_roll = jax.random.split(key)
             levels = sample_levels(level_space.generator, k_levels, sample_batch)
             rollout, _ = student.rollout(student.params, levels, k_roll, rollout_steps)
-            extra = jax.tree.map(lambda x: jnp.broadcast_to(x, (sample_batch,) + jnp.shape(x)), score.init_extra())
+            extra = tile(score.init_extra(), sample_batch)
             result = score.compute(rollout, levels, extra)
             return levels, result.scores, result.valid, result.extra
 
