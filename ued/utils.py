@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import jax
+import jax.numpy as jnp
 from jax import monitoring
 
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
@@ -48,7 +50,4 @@ class CompileCounter:
 
 def tile(tree, n: int):
     """Broadcasts every leaf of a single pytree (a level, a score memory) to a leading axis of ``n``."""
-    import jax
-    import jax.numpy as jnp
-
     return jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n,) + jnp.shape(x)), tree)
