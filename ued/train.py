@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ued.loop import Trainer, make_train
 from ued.run.logger import WANDB_MODES, RunLogger
+from ued.run.media import save_gif, save_png, tile_images
 from ued.run.progress import TrainProgress
 
 CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
@@ -166,8 +167,6 @@ def top_buffer_levels(curriculum_state, count: int = 16):
 
 def _media(run: Run, result: dict, levels, update: int, run_dir: str, curriculum_state=None) -> dict[str, str]:
     """Writes the proposed and top-scoring levels' images and held-out episode GIFs; returns name -> path."""
-    from ued.envs.maze.render import save_gif, save_png, tile_images  # PNG/GIF writers are generic
-
     ls, out = run.level_space, {}
     media_dir = os.path.join(run_dir, "media")
     if run.cfg.num_seeds > 1:
@@ -246,8 +245,6 @@ def train(cfg: DictConfig, run_dir: str) -> dict[str, Any]:
         while update < cfg.num_updates:
             state, metrics, levels = chunk(state, jnp.int32(update))
             metrics = jax.device_get(metrics)
-            if update == 0:
-                summary["seconds_to_first_chunk"] = time.perf_counter() - start
             rows = _rows(metrics, update, trainer.steps_per_update, extra_steps, cfg.num_seeds)
             update += run.chunk_size
             if "curriculum_env_steps" in rows[-1]:

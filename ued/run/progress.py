@@ -48,7 +48,6 @@ class TrainProgress:
         self.fields.update(env_steps=env_steps, sps=sps, solve=solve_rate)
         if self._bar is not None:
             self._bar.update(self._task, completed=updates_done, **self.fields)
-        self.updates_done = updates_done
 
     def heldout(self, update: int, row: dict) -> None:
         """Records a held-out evaluation row (printed as a line when the bar is off)."""

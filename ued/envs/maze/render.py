@@ -1,4 +1,7 @@
-"""Rendering maze levels and states to RGB arrays (jittable), and PNG/GIF helpers (host side).
+"""Rendering maze levels and states to RGB arrays (jittable).
+
+The PNG/GIF writers (``save_png``, ``save_gif``, ``tile_images``) are level-space agnostic and
+live in ``ued.run.media``; they are re-exported here for convenience.
 
 Images show the interior with its border of walls, like MiniGrid: walls grey, goal green,
 the agent a red triangle pointing in its direction; ``render_state`` can also shade the
@@ -7,15 +10,13 @@ cells of the agent's egocentric view.
 
 from __future__ import annotations
 
-import os
-from typing import Sequence
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ued.envs.maze.env import CELL_GOAL, CELL_WALL, MazeState, cell_types, view_offsets
 from ued.envs.maze.level import MazeLevel
+from ued.run.media import save_gif, save_png, tile_images  # noqa: F401 (re-exported)
 
 _COLOURS = {
     "empty": (0, 0, 0),
@@ -97,38 +98,3 @@ def render_state(state: MazeState, tile_size: int = 16, view_size: int | None = 
         lighter = jnp.minimum(image.astype(jnp.int32) + 60, 255).astype(jnp.uint8)
         image = jnp.where(mask, lighter, image)
     return image
-
-
-def save_png(image, path: str | os.PathLike) -> str:
-    """Writes an RGB array ``(H, W, 3)`` to a PNG file (host side); returns the path."""
-    from PIL import Image
-
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    Image.fromarray(np.asarray(jax.device_get(image), dtype=np.uint8)).save(path)
-    return str(path)
-
-
-def save_gif(frames: Sequence | np.ndarray, path: str | os.PathLike, fps: int = 8) -> str:
-    """Writes RGB frames ``(N, H, W, 3)`` to an animated GIF (host side); returns the path."""
-    from PIL import Image
-
-    frames = np.asarray(jax.device_get(frames), dtype=np.uint8)
-    if frames.ndim != 4 or frames.shape[0] == 0:
-        raise ValueError(f"save_gif needs frames of shape (N, H, W, 3) with N >= 1, got {frames.shape}")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    images = [Image.fromarray(f) for f in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-    return str(path)
-
-
-def tile_images(images, columns: int = 8, pad: int = 2) -> np.ndarray:
-    """Arranges a batch of equally sized images ``(N, H, W, 3)`` in a grid (host side)."""
-    images = np.asarray(jax.device_get(images), dtype=np.uint8)
-    n, h, w, c = images.shape
-    columns = max(1, min(columns, n))
-    rows = -(-n // columns)
-    out = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, c), 255, np.uint8)
-    for i, img in enumerate(images):
-        r, col = divmod(i, columns)
-        out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = img
-    return out
