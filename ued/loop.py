@@ -96,6 +96,11 @@ def episode_metrics(rollout: Rollout, info: dict) -> dict:
     }
 
 
+def _all_finite(tree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
 def RANDOM_EVAL_KEY():
     """The fixed key of the held-out random evaluation levels (no training key derives from it)."""
     return jax.random.key(2_147_483_647)
@@ -127,7 +132,7 @@ class Trainer(NamedTuple):
 
 def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, ppo: PPOConfig, num_envs: int,
                num_steps: int, num_updates: int, updates_per_chunk: int, num_seeds: int = 1,
-               eval_attempts: int = 10, eval_random_levels: int = 0) -> Trainer:
+               eval_attempts: int = 10, eval_random_levels: int = 0, skip_nonfinite: bool = False) -> Trainer:
     """Builds the training functions from already-instantiated components.
 
     Args:
@@ -143,6 +148,9 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         eval_attempts: episodes per held-out level and policy mode.
         eval_random_levels: size of a fixed set of random levels (from the generator, with a
             key no training run uses: ``RANDOM_EVAL_KEY``) evaluated alongside the named ones.
+        skip_nonfinite: when an update's loss or new parameters are not finite, keep the
+            previous parameters and optimizer state (the update is skipped). Either way the
+            metric ``nonfinite`` (1.0 for such an update) lets the host stop the run.
 
     Returns:
         A ``Trainer``.
@@ -186,9 +194,15 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
             return (*args, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape))
 
         trains = jnp.any(weights > 0)
-        params, opt_state, metrics = jax.lax.cond(trains, do_update, skip, (params, opt_state))
+        new_params, new_opt_state, metrics = jax.lax.cond(trains, do_update, skip, (params, opt_state))
+        finite = jnp.isfinite(metrics["loss"]) & _all_finite(new_params)
+        if skip_nonfinite:
+            keep = lambda new, old: jnp.where(finite, new, old)
+            new_params = jax.tree.map(keep, new_params, params)
+            new_opt_state = jax.tree.map(keep, new_opt_state, opt_state)
+        params, opt_state = new_params, new_opt_state
         metrics = {**episode_metrics(ro, info), **metrics, "lr": learning_rate(ppo, num_updates, opt_state),
-                   "trained": trains.astype(jnp.float32)}
+                   "trained": trains.astype(jnp.float32), "nonfinite": (~finite).astype(jnp.float32)}
         return params, opt_state, ro, metrics
 
     def make_student(params, update):

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -25,10 +27,12 @@ import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ued import __version__
 from ued.loop import Trainer, make_train
-from ued.run.logger import WANDB_MODES, RunLogger
+from ued.run.checkpoint import CheckpointError, CheckpointInfo, latest_checkpoint, restore_state, save_checkpoint
+from ued.run.logger import WANDB_MODES, RunLogger, read_jsonl, truncate_jsonl
 from ued.run.media import save_gif, save_png, tile_images
 from ued.run.progress import TrainProgress
 
@@ -105,7 +109,8 @@ class Run:
         self.trainer: Trainer = make_train(
             self.level_space, self.curriculum, self.agent, self.ppo, num_envs=cfg.num_envs, num_steps=cfg.num_steps,
             num_updates=cfg.num_updates, updates_per_chunk=self.chunk_size, num_seeds=cfg.num_seeds,
-            eval_attempts=cfg.eval.attempts, eval_random_levels=cfg.eval.random_levels)
+            eval_attempts=cfg.eval.attempts, eval_random_levels=cfg.eval.random_levels,
+            skip_nonfinite=cfg.get("on_nonfinite", "stop") == "skip")
 
 
 def _rows(metrics: dict, first_update: int, steps_per_update: int, extra_steps: float, num_seeds: int):
@@ -196,15 +201,169 @@ def _media(run: Run, result: dict, levels, update: int, run_dir: str, curriculum
     return out
 
 
-def train(cfg: DictConfig, run_dir: str) -> dict[str, Any]:
-    """Runs a whole training job from a composed config, writing into ``run_dir``.
+class NonFiniteError(RuntimeError):
+    """Training produced a non-finite loss or parameters (``on_nonfinite=stop``)."""
+
+
+# Settings a resumed run may change: they do not touch the training state or what it computes
+# (num_updates changes the learning-rate schedule from the resumed update on; that is allowed).
+SAFE_TO_CHANGE = ("logger", "progress", "num_updates", "updates_per_chunk", "eval", "checkpoint_every",
+                  "keep_checkpoints", "resume", "session_updates", "on_nonfinite", "run_dir")
+RESUME_MODES = ("auto", True, False)
+
+
+def _flat(d, prefix=""):
+    out = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        if not d and prefix:
+            out[prefix[:-1]] = {}
+    else:
+        out[prefix[:-1]] = d
+    return out
+
+
+def config_differences(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
+    """``(dotted key, old value, new value)`` for every leaf that differs between two configs."""
+    a, b = _flat(old), _flat(new)
+    missing = "<absent>"
+    return [(k, a.get(k, missing), b.get(k, missing)) for k in sorted(set(a) | set(b)) if a.get(k, missing) != b.get(k, missing)]
+
+
+def _is_safe(key: str) -> bool:
+    return any(key == s or key.startswith(s + ".") for s in SAFE_TO_CHANGE)
+
+
+def resume_config(saved: dict, cfg: DictConfig, overrides: list[str] | None) -> tuple[DictConfig, list[str]]:
+    """The configuration a resumed run continues with, and notes on what was not applied.
+
+    With ``overrides`` (the command line's, from Hydra), the saved configuration is the base and
+    only the overridden keys take their new values, so ``python -m ued.train run_dir=DIR``
+    continues the run as it was configured. Without them (a Python call), ``cfg`` is taken whole.
+    """
+    if overrides is None:
+        return cfg, []
+    out = OmegaConf.create(saved)
+    notes = []
+    for o in overrides:
+        key = o.split("=", 1)[0].lstrip("+~")
+        if key.startswith("hydra.") or key in ("run_dir", "resume"):
+            continue
+        node = OmegaConf.select(cfg, key, default="__missing__")
+        if isinstance(node, str) and node == "__missing__":
+            notes.append(f"override {o!r} not applied on resume (its keys are already in the saved config; "
+                         "set the keys it changes directly)")
+            continue
+        value = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+        OmegaConf.update(out, key, value, merge=False, force_add=True)
+    return out, notes
+
+
+def _validate_lifecycle(cfg: DictConfig, chunk: int) -> None:
+    every = cfg.checkpoint_every
+    if not isinstance(every, int) or isinstance(every, bool) or every < 0 or (every and every % chunk):
+        raise ConfigError(f"checkpoint_every must be 0 or a positive multiple of updates_per_chunk={chunk}, got {every!r}")
+    _positive_int(cfg, "keep_checkpoints")
+    if cfg.resume not in RESUME_MODES:
+        raise ConfigError(f"resume must be auto, true or false, got {cfg.resume!r}")
+    if cfg.on_nonfinite not in ("stop", "skip"):
+        raise ConfigError(f"on_nonfinite must be stop or skip, got {cfg.on_nonfinite!r}")
+    s = cfg.session_updates
+    if s is not None and (not isinstance(s, int) or isinstance(s, bool) or s <= 0 or s % chunk):
+        raise ConfigError(f"session_updates must be null or a positive multiple of updates_per_chunk={chunk}, got {s!r}")
+
+
+def _find_checkpoint(cfg: DictConfig, run_dir: str) -> CheckpointInfo | None:
+    """The checkpoint to resume from under the ``resume`` setting, or None to start afresh."""
+    if cfg.get("resume", "auto") not in RESUME_MODES:
+        raise ConfigError(f"resume must be auto, true or false, got {cfg.resume!r}")
+    info = latest_checkpoint(run_dir)
+    if cfg.resume is True and info is None:
+        raise ConfigError(f"resume=true but {run_dir} has no checkpoint to resume from")
+    if cfg.resume is False:
+        if info is not None:
+            raise ConfigError(f"{run_dir} already holds a run (checkpoint at update {info.update}); "
+                              "use resume=auto to continue it or choose another run_dir")
+        if read_jsonl_rows(os.path.join(run_dir, "metrics.jsonl")):
+            raise ConfigError(f"{run_dir} already holds a run's metrics; choose another run_dir")
+    return info
+
+
+def read_jsonl_rows(path: str) -> list[dict]:
+    return read_jsonl(path) if os.path.exists(path) else []
+
+
+def _nonfinite(rows: list[dict]) -> tuple[dict, str] | None:
+    """The first row with a non-finite loss (any metric named ``*loss``) or parameters."""
+    for row in sorted(rows, key=lambda r: (r["update"], r.get("seed", 0))):
+        for k, v in row.items():
+            if (k.endswith("loss") and not np.isfinite(v)) or (k == "nonfinite" and v):
+                return row, k
+    return None
+
+
+def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Runs (or resumes) a training job from a composed config, writing into ``run_dir``.
+
+    When ``run_dir`` holds a checkpoint (and ``resume`` is ``auto`` or ``true``) the run
+    continues from the latest one, exactly as if it had not stopped: the metrics files are cut
+    back to that update and continue from it.
+
+    Args:
+        cfg: the composed configuration.
+        run_dir: the run directory.
+        overrides: the command line's overrides when called from the CLI (see ``resume_config``).
 
     Returns:
-        A summary: final training metrics (means over seeds) and the last held-out evaluation.
+        A summary: final training metrics (means over seeds), the last held-out evaluation,
+        ``update`` (updates done), ``complete`` and ``interrupted`` (the signal's name or None).
+
+    Raises:
+        ConfigError: a bad setting, or a resume that does not fit the checkpoint.
+        CheckpointError: a checkpoint cannot be read or written (earlier ones stay intact).
+        NonFiniteError: a non-finite loss with ``on_nonfinite=stop``.
     """
     start = time.perf_counter()
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.run_dir = run_dir  # the directory actually used (sweeps put each job in its own)
+    ckpt = _find_checkpoint(cfg, run_dir)
+    if ckpt is not None:
+        cfg, notes = resume_config(ckpt.meta["config"], cfg, overrides)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        changed = config_differences(ckpt.meta["config"], OmegaConf.to_container(cfg, resolve=True))
+        unsafe = [f"{k}: {a!r} -> {b!r}" for k, a, b in changed if not _is_safe(k)]
     run = Run(cfg)
-    os.makedirs(run_dir, exist_ok=True)
+    _validate_lifecycle(cfg, run.chunk_size)
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"run_dir {run_dir} cannot be created: {e.strerror or e}") from None
+    if not os.access(run_dir, os.W_OK):
+        raise ConfigError(f"run_dir {run_dir} is not writable")
+    trainer = run.trainer
+    k_train, k_eval = jax.random.split(jax.random.key(cfg.seed))
+    keys = jax.random.split(k_train, cfg.num_seeds) if cfg.num_seeds > 1 else k_train
+    init = jax.jit(trainer.init)
+    update, extra_steps, wandb_id = 0, 0.0, None
+    if ckpt is not None:
+        what = ("this run's configuration, which differs from the checkpoint's in " + "; ".join(unsafe) if unsafe
+                else "this run's configuration")
+        state = restore_state(ckpt, jax.eval_shape(init, keys), what)
+        if unsafe:
+            print("warning: resuming with changed settings, so this is not the run the checkpoint started: "
+                  + "; ".join(unsafe), file=sys.stderr)
+        update, extra_steps, wandb_id = ckpt.update, float(ckpt.meta.get("curriculum_env_steps", 0.0)), ckpt.meta.get("wandb_id")
+        if update > cfg.num_updates:
+            raise ConfigError(f"the checkpoint is at update {update}, past num_updates={cfg.num_updates}")
+        if (cfg.num_updates - update) % run.chunk_size:
+            raise ConfigError(f"updates_per_chunk={run.chunk_size} must divide the {cfg.num_updates - update} "
+                              f"updates left after the checkpoint at update {update}")
+    for name in ("metrics.jsonl", "eval.jsonl"):  # rows after the checkpoint are produced again
+        truncate_jsonl(os.path.join(run_dir, name), update if ckpt is not None else -1)
+
     resolved = OmegaConf.to_container(cfg, resolve=True)
     with open(os.path.join(run_dir, "config.yaml"), "w") as f:
         f.write(OmegaConf.to_yaml(cfg, resolve=True))
@@ -212,19 +371,16 @@ def train(cfg: DictConfig, run_dir: str) -> dict[str, Any]:
     if cfg.logger.wandb:
         wandb_cfg = dict(OmegaConf.to_container(cfg.logger, resolve=True))
         wandb_cfg.setdefault("name", os.path.basename(os.path.normpath(run_dir)))
+        wandb_cfg["id"] = wandb_id
     logger = RunLogger(run_dir, resolved, wandb_cfg)
-    trainer = run.trainer
-
-    k_train, k_eval = jax.random.split(jax.random.key(cfg.seed))
-    keys = jax.random.split(k_train, cfg.num_seeds) if cfg.num_seeds > 1 else k_train
-    init = jax.jit(trainer.init)
     chunk = jax.jit(trainer.chunk, donate_argnums=0)
     evaluate = jax.jit(trainer.evaluate) if trainer.evaluate is not None else None
-
-    state = init(keys)
-    progress = TrainProgress(cfg.num_updates, cfg.progress)
-    update, extra_steps, summary = 0, 0.0, {}
-    levels = None
+    if ckpt is None:
+        state = init(keys)
+    progress = TrainProgress(cfg.num_updates, cfg.progress, start_update=update)
+    summary, levels, last, last_eval = {}, None, [], {}
+    saved_at = update if ckpt is not None else None
+    session_end = cfg.num_updates if cfg.session_updates is None else min(cfg.num_updates, update + cfg.session_updates)
 
     def do_eval(update, levels):
         if evaluate is None:
@@ -240,27 +396,83 @@ def train(cfg: DictConfig, run_dir: str) -> dict[str, Any]:
         progress.heldout(update, row)
         return row
 
+    def save(update):
+        meta = {"env_steps": update * trainer.steps_per_update, "curriculum_env_steps": extra_steps,
+                "config": resolved, "wandb_id": logger.wandb_id, "ued_version": __version__}
+        save_checkpoint(run_dir, update, state, meta, cfg.keep_checkpoints)
+
+    stop = _SignalStop()
     try:
-        last_eval = do_eval(0, None)  # the untrained policy, for reference
-        while update < cfg.num_updates:
-            state, metrics, levels = chunk(state, jnp.int32(update))
-            metrics = jax.device_get(metrics)
-            rows = _rows(metrics, update, trainer.steps_per_update, extra_steps, cfg.num_seeds)
-            update += run.chunk_size
-            if "curriculum_env_steps" in rows[-1]:
-                extra_steps = rows[-1]["curriculum_env_steps"]
-            logger.log_updates(rows)
-            last = [r for r in rows if r["update"] == update]
-            progress.update(update, update * trainer.steps_per_update, float(np.mean([r["solve_rate"] for r in last])))
-            if (cfg.eval.every and update % cfg.eval.every == 0) or update == cfg.num_updates:
-                last_eval = do_eval(update, levels)
-        summary.update({k: float(np.mean([r[k] for r in last])) for k in last[0] if k not in ("update", "seed")})
+        with stop:
+            if ckpt is None:
+                last_eval = do_eval(0, None)  # the untrained policy, for reference
+            while update < session_end:
+                state, metrics, levels = chunk(state, jnp.int32(update))
+                metrics = jax.device_get(metrics)
+                rows = _rows(metrics, update, trainer.steps_per_update, extra_steps, cfg.num_seeds)
+                logger.log_updates(rows)
+                bad = _nonfinite(rows) if cfg.on_nonfinite == "stop" else None
+                if bad is not None:
+                    row, metric = bad
+                    where = f" (seed {row['seed']})" if "seed" in row else ""
+                    what = "non-finite parameters" if metric == "nonfinite" else f"{metric}={row[metric]}"
+                    kept = (f"the last good checkpoint is update {saved_at} in {run_dir}/checkpoints"
+                            if saved_at is not None else "no checkpoint had been saved yet")
+                    raise NonFiniteError(f"update {row['update']}{where}: {what}; the run stopped and {kept}. "
+                                         "Set on_nonfinite=skip to skip such updates instead")
+                update += run.chunk_size
+                if "curriculum_env_steps" in rows[-1]:
+                    extra_steps = rows[-1]["curriculum_env_steps"]
+                last = [r for r in rows if r["update"] == update]
+                progress.update(update, update * trainer.steps_per_update, float(np.mean([r["solve_rate"] for r in last])))
+                if (cfg.eval.every and update % cfg.eval.every == 0) or update == cfg.num_updates:
+                    last_eval = do_eval(update, levels)
+                if ((cfg.checkpoint_every and update % cfg.checkpoint_every == 0) or update in (session_end, cfg.num_updates)
+                        or stop.signal is not None):
+                    save(update)
+                    saved_at = update
+                if stop.signal is not None:
+                    break
+        if last:
+            summary.update({k: float(np.mean([r[k] for r in last])) for k in last[0] if k not in ("update", "seed")})
         summary.update(last_eval)
-        summary["seconds"] = time.perf_counter() - start
     finally:
         progress.close()
         logger.close()
+    summary.update(update=update, complete=update == cfg.num_updates, interrupted=stop.signal_name,
+                   seconds=time.perf_counter() - start)
     return summary
+
+
+class _SignalStop:
+    """While active, SIGINT/SIGTERM ask the loop to save a checkpoint and stop after the current
+    chunk; a second signal stops at once (the previous checkpoint stays intact)."""
+
+    def __init__(self):
+        self.signal, self._old = None, {}
+
+    @property
+    def signal_name(self):
+        return None if self.signal is None else signal.Signals(self.signal).name
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signum
+        print(f"\n{signal.Signals(signum).name}: saving a checkpoint after the current chunk of updates, then "
+              "stopping (send it again to stop at once)", file=sys.stderr, flush=True)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+        return False
 
 
 def run_dir_from_hydra() -> str:
@@ -269,13 +481,31 @@ def run_dir_from_hydra() -> str:
 
 @hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    logging.getLogger("jax").setLevel(logging.WARNING)  # Hydra sets INFO; jax's backend probing is noise
+    for name in ("jax", "absl"):  # Hydra sets INFO; jax's backend probing and orbax's save steps are noise
+        logging.getLogger(name).setLevel(logging.WARNING)
     run_dir = run_dir_from_hydra()
     try:
-        summary = train(cfg, run_dir)
+        summary = train(cfg, run_dir, overrides=list(HydraConfig.get().overrides.task))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except NonFiniteError as e:
+        print(f"error: non-finite loss at {e}", file=sys.stderr)
+        sys.exit(3)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(4)
+    except KeyboardInterrupt:
+        print(f"interrupted; the latest complete checkpoint in {run_dir}/checkpoints is intact", file=sys.stderr)
+        sys.exit(130)
+    if summary["interrupted"]:
+        print(f"stopped by {summary['interrupted']} at update {summary['update']} of {cfg.num_updates}, "
+              f"checkpoint saved; run the same command (or run_dir={run_dir}) to continue", file=sys.stderr)
+        sys.exit(128 + int(getattr(signal, summary["interrupted"])))
+    if not summary["complete"]:
+        print(f"paused at update {summary['update']} of {cfg.num_updates} (session_updates={cfg.session_updates}), "
+              f"checkpoint saved; run the same command (or run_dir={run_dir}) to continue")
+        return
     nan = float("nan")
     print(f"done: {cfg.num_updates} updates in {summary['seconds']:.0f} s; final train solve rate "
           f"{summary.get('solve_rate', nan):.3f}; held-out solve rate (greedy/sampled): named levels "

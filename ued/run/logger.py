@@ -33,7 +33,8 @@ class RunLogger:
         run_dir: the run directory (created if needed).
         config: the resolved configuration as a plain dict (saved with the run).
         wandb_cfg: None for local logging only, else a dict with ``project``, ``entity``,
-            ``mode`` (online/offline/disabled), ``tags`` and ``name``.
+            ``mode`` (online/offline/disabled), ``tags``, ``name`` and optionally ``id`` (a
+            resumed run continues the wandb run of that id).
 
     Raises:
         ValueError: for an unknown wandb mode.
@@ -53,8 +54,13 @@ class RunLogger:
             self._wandb = wandb.init(
                 project=wandb_cfg.get("project", "ued"), entity=wandb_cfg.get("entity"), mode=mode,
                 dir=run_dir, config=config, name=wandb_cfg.get("name"), tags=list(wandb_cfg.get("tags") or []),
-                reinit="finish_previous",
+                reinit="finish_previous", id=wandb_cfg.get("id"), resume="allow" if wandb_cfg.get("id") else None,
             )
+
+    @property
+    def wandb_id(self) -> str | None:
+        """The wandb run's id (saved in checkpoints so a resumed run continues it), or None."""
+        return None if self._wandb is None else self._wandb.id
 
     def _write(self, name: str, rows: Iterable[dict]) -> None:
         f = self._files.get(name)
@@ -93,7 +99,36 @@ class RunLogger:
             self._wandb = None
 
 
+def truncate_jsonl(path: str, max_update: int) -> int:
+    """Drops the rows of a metrics file whose ``update`` is above ``max_update`` (atomically).
+
+    A resumed run calls this so the rows logged after its checkpoint, which it is about to
+    produce again, are not duplicated. Returns the number of rows dropped.
+    """
+    if not os.path.exists(path):
+        return 0
+    rows = read_jsonl(path)
+    kept = [r for r in rows if r.get("update", 0) <= max_update]
+    if len(kept) == len(rows):
+        return 0
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        for row in kept:
+            f.write(json.dumps(row) + "\n")
+    os.replace(tmp, path)
+    return len(rows) - len(kept)
+
+
 def read_jsonl(path: str) -> list[dict[str, Any]]:
-    """Reads a metrics file back (one dict per row)."""
+    """Reads a metrics file back (one dict per row; a last row cut short by a kill is dropped)."""
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = [line for line in f if line.strip()]
+    rows = []
+    for i, line in enumerate(lines):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:  # a row cut short by a killed process
+                break
+            raise
+    return rows

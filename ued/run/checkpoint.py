@@ -1,0 +1,232 @@
+"""Atomic orbax checkpoints of a training run: save, find the latest complete one, restore.
+
+A run directory's checkpoints live in ``<run_dir>/checkpoints/``::
+
+    checkpoints/
+      update_00000050/        a complete checkpoint (the name appears only once it is complete)
+        state/                the TrainState pytree, written by orbax (params, optimiser state,
+                              curriculum state with its buffers, PRNG keys, update counter)
+        meta.json             host counters (update, env steps, curriculum env steps), the
+                              resolved config, the wandb run id and the state's leaf shapes
+      .tmp-update_00000075-*/ a save in progress (ignored; removed by the next save)
+
+A save writes everything into a temporary directory and then renames it to
+``update_XXXXXXXX``: the rename is atomic, so a process killed during a save, or a save that
+fails (disk full, permissions), leaves the earlier checkpoints intact and loadable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+
+CHECKPOINT_DIR = "checkpoints"
+_NAME = re.compile(r"^update_(\d{8})$")
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be saved or loaded; the message names the directory and the cause."""
+
+
+def _checkpointer():
+    import orbax.checkpoint as ocp
+
+    return ocp.Checkpointer(ocp.StandardCheckpointHandler())
+
+
+def _path_str(path) -> str:
+    return jax.tree_util.keystr(path, simple=True, separator="/")
+
+
+def tree_manifest(tree) -> dict[str, list]:
+    """``{leaf path: [shape, dtype]}`` of a pytree of arrays (or ``ShapeDtypeStruct``)."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        out[_path_str(path)] = [list(leaf.shape), str(leaf.dtype)]
+    return out
+
+
+def manifest_differences(saved: dict, current: dict, limit: int = 8) -> list[str]:
+    """Human-readable differences between two manifests (at most ``limit`` lines)."""
+    lines = []
+    for path in sorted(set(saved) | set(current), key=lambda p: (not p.startswith("params"), p)):
+        a, b = saved.get(path), current.get(path)
+        if a == b:
+            continue
+        if a is None:
+            lines.append(f"{path}: not in the checkpoint, now {b[0]} {b[1]}")
+        elif b is None:
+            lines.append(f"{path}: {a[0]} {a[1]} in the checkpoint, absent now")
+        else:
+            lines.append(f"{path}: {a[0]} {a[1]} in the checkpoint, now {b[0]} {b[1]}")
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"... and {len(lines) - limit} more"]
+    return lines
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """A complete checkpoint on disk.
+
+    Attributes:
+        path: its directory.
+        update: updates done when it was saved.
+        meta: the contents of its ``meta.json``.
+    """
+
+    path: str
+    update: int
+    meta: dict
+
+
+def checkpoint_dirs(run_dir: str) -> list[tuple[int, str]]:
+    """``(update, path)`` of the checkpoint directories of a run with a complete name, oldest first."""
+    root = os.path.join(run_dir, CHECKPOINT_DIR)
+    if not os.path.isdir(root):
+        return []
+    found = []
+    for name in os.listdir(root):
+        m = _NAME.match(name)
+        if m:
+            found.append((int(m.group(1)), os.path.join(root, name)))
+    return sorted(found)
+
+
+def read_checkpoint(path: str) -> CheckpointInfo:
+    """Reads and checks a checkpoint directory's metadata.
+
+    Raises:
+        CheckpointError: when the directory is missing, partial or corrupted.
+    """
+    if not os.path.isdir(path):
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    meta_path = os.path.join(path, "meta.json")
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} is partial or corrupted: meta.json is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"checkpoint {path} is corrupted: meta.json is not valid JSON ({e})") from None
+    for key in ("update", "manifest", "config"):
+        if key not in meta:
+            raise CheckpointError(f"checkpoint {path} is corrupted: meta.json has no {key!r}")
+    state = os.path.join(path, "state")
+    if not os.path.isdir(state) or not os.listdir(state):
+        raise CheckpointError(f"checkpoint {path} is partial or corrupted: its state/ directory is missing or empty")
+    return CheckpointInfo(path=path, update=int(meta["update"]), meta=meta)
+
+
+def latest_checkpoint(run_dir: str) -> CheckpointInfo | None:
+    """The run's latest checkpoint, or None when it has none.
+
+    Raises:
+        CheckpointError: when the latest checkpoint directory is corrupted (the message says
+            how to fall back to the previous one).
+    """
+    found = checkpoint_dirs(run_dir)
+    if not found:
+        return None
+    try:
+        return read_checkpoint(found[-1][1])
+    except CheckpointError as e:
+        previous = f"; the previous one is {found[-2][1]}" if len(found) > 1 else ""
+        raise CheckpointError(f"{e}. Move it away to resume from the previous checkpoint{previous}") from None
+
+
+def restore_state(info: CheckpointInfo, abstract_state, what: str = "this configuration"):
+    """Restores a checkpoint's TrainState onto the structure of ``abstract_state``.
+
+    Args:
+        info: the checkpoint.
+        abstract_state: a pytree of ``jax.ShapeDtypeStruct`` (``jax.eval_shape`` of the init).
+        what: how to name the current configuration in errors.
+
+    Raises:
+        CheckpointError: when the shapes differ (naming every differing leaf) or the files are
+            unreadable.
+    """
+    current = tree_manifest(abstract_state)
+    diffs = manifest_differences(info.meta["manifest"], current)
+    if diffs:
+        raise CheckpointError(f"checkpoint {info.path} does not fit {what}; the state differs in:\n  "
+                              + "\n  ".join(diffs))
+    try:
+        return _checkpointer().restore(os.path.join(info.path, "state"), abstract_state)
+    except Exception as e:  # orbax/tensorstore raise many types for unreadable files
+        raise CheckpointError(f"checkpoint {info.path} is corrupted: its state could not be read "
+                              f"({type(e).__name__}: {str(e).splitlines()[0][:300]})") from None
+
+
+def save_checkpoint(run_dir: str, update: int, state, meta: dict, keep: int) -> str:
+    """Saves ``state`` (any pytree of arrays) atomically as the checkpoint of ``update``.
+
+    Keeps the ``keep`` most recent checkpoints and removes older ones and leftovers of
+    interrupted saves.
+
+    Args:
+        run_dir: the run directory.
+        update: updates done.
+        state: the pytree to save (fetched to the host by orbax).
+        meta: JSON-serialisable host data saved beside it (``update`` and ``manifest`` are added).
+        keep: how many checkpoints to keep (>= 1).
+
+    Returns:
+        The checkpoint's directory.
+
+    Raises:
+        CheckpointError: when it cannot be written (e.g. disk full, unwritable directory);
+            earlier checkpoints are untouched.
+    """
+    root = os.path.join(run_dir, CHECKPOINT_DIR)
+    final = os.path.join(root, f"update_{update:08d}")
+    tmp = None
+    try:
+        os.makedirs(root, exist_ok=True)
+        for name in os.listdir(root):  # leftovers of a killed save or removal
+            if name.startswith((".tmp-", ".old-")):
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+        tmp = tempfile.mkdtemp(prefix=f".tmp-update_{update:08d}-", dir=root)
+        _checkpointer().save(os.path.join(tmp, "state"), state)
+        meta = {**meta, "format": FORMAT_VERSION, "update": int(update), "manifest": tree_manifest(state)}
+        with open(os.path.join(tmp, "meta.json"), "w") as f:
+            json.dump(meta, f, indent=1, default=_json_default)
+            f.flush()
+            os.fsync(f.fileno())
+        if os.path.exists(final):  # re-saving the same update (e.g. a final save): replace it atomically
+            os.replace(final, os.path.join(root, ".old-" + os.path.basename(final)))
+        os.replace(tmp, final)
+        tmp = None
+    except Exception as e:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        previous = checkpoint_dirs(run_dir)
+        kept = f"; the previous checkpoint {previous[-1][1]} is intact" if previous else ""
+        cause = f"{type(e).__name__}: {e}" if not isinstance(e, OSError) else (e.strerror or str(e))
+        raise CheckpointError(f"could not save the checkpoint of update {update} in {root}: {cause}{kept}") from e
+    for _, path in checkpoint_dirs(run_dir)[:-keep]:
+        old = os.path.join(root, ".old-" + os.path.basename(path))
+        try:
+            os.replace(path, old)
+            shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass  # an old checkpoint that cannot be removed is harmless
+    for name in os.listdir(root):
+        if name.startswith(".old-"):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    return final
+
+
+def _json_default(x: Any):
+    if isinstance(x, (np.integer, np.floating)):
+        return x.item()
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")

@@ -1,0 +1,104 @@
+"""Load a trained agent from a run directory: ``ued.load(run_dir)``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NamedTuple
+
+import jax
+from omegaconf import DictConfig, OmegaConf
+
+from ued.run.checkpoint import CheckpointError, CheckpointInfo, checkpoint_dirs, latest_checkpoint, read_checkpoint, restore_state
+
+
+class LoadedRun(NamedTuple):
+    """A trained run, restored from one of its checkpoints.
+
+    Attributes:
+        config: the run's resolved configuration (``DictConfig``).
+        level_space: its ``LevelSpace``.
+        agent: its ``Agent`` (``agent.apply(params, carry, obs, resets)``).
+        params: the agent parameters; with ``num_seeds > 1`` every leaf has a leading seed axis
+            (use ``seed_params``).
+        state: the whole ``TrainState`` (optimizer and curriculum state included).
+        update: updates done when the checkpoint was saved.
+        path: the checkpoint's directory.
+        run: the built components (``ued.train.Run``), e.g. ``run.curriculum``.
+    """
+
+    config: DictConfig
+    level_space: Any
+    agent: Any
+    params: Any
+    state: Any
+    update: int
+    path: str
+    run: Any
+
+    @property
+    def num_seeds(self) -> int:
+        return int(self.config.num_seeds)
+
+    def seed_params(self, seed: int = 0):
+        """The parameters of one seed (the only ones when the run trained a single seed)."""
+        if self.num_seeds == 1:
+            if seed != 0:
+                raise ValueError(f"this run trained one seed; seed must be 0, got {seed}")
+            return self.params
+        if not 0 <= seed < self.num_seeds:
+            raise ValueError(f"seed must be in [0, {self.num_seeds}), got {seed}")
+        return jax.tree.map(lambda x: x[seed], self.params)
+
+
+def find_checkpoint(run_dir: str, checkpoint: int | str | None = None) -> CheckpointInfo:
+    """The checkpoint of a run: the latest (None), the one of an update (int) or a directory (str).
+
+    Raises:
+        CheckpointError: no such checkpoint, or it is partial or corrupted.
+    """
+    if checkpoint is None:
+        info = latest_checkpoint(run_dir)
+        if info is None:
+            what = "is not a directory" if not os.path.isdir(run_dir) else "has no checkpoint (checkpoints/update_*)"
+            raise CheckpointError(f"run directory {run_dir} {what}")
+        return info
+    if isinstance(checkpoint, int):
+        found = dict(checkpoint_dirs(run_dir))
+        if checkpoint not in found:
+            raise CheckpointError(f"run directory {run_dir} has no checkpoint of update {checkpoint}; it has "
+                                  f"{sorted(found) or 'none'}")
+        return read_checkpoint(found[checkpoint])
+    path = checkpoint if os.path.isabs(checkpoint) or os.path.isdir(checkpoint) else os.path.join(run_dir, checkpoint)
+    return read_checkpoint(path)
+
+
+def load(run_dir: str, checkpoint: int | str | None = None, overrides: dict | None = None) -> LoadedRun:
+    """Restores a trained run for use in Python or the evaluator.
+
+    Args:
+        run_dir: the run directory (holding ``checkpoints/``).
+        checkpoint: None for the latest, an update number, or a checkpoint directory.
+        overrides: dotted config keys to change before building (e.g. ``{"eval.random_levels": 0}``);
+            anything that changes the state's shapes fails with the differing leaves named.
+
+    Returns:
+        A ``LoadedRun``.
+
+    Raises:
+        CheckpointError: no checkpoint, or a partial/corrupted one, or one that does not fit.
+    """
+    from ued.train import Run, _is_safe, config_differences
+
+    info = find_checkpoint(run_dir, checkpoint)
+    config_file = os.path.join(run_dir, "config.yaml")  # the run's configuration (a checkpoint may come from elsewhere)
+    cfg = OmegaConf.load(config_file) if os.path.exists(config_file) else OmegaConf.create(info.meta["config"])
+    for key, value in (overrides or {}).items():
+        OmegaConf.update(cfg, key, value, merge=False, force_add=True)
+    run = Run(cfg)
+    keys = jax.random.split(jax.random.key(0), cfg.num_seeds) if cfg.num_seeds > 1 else jax.random.key(0)
+    changed = [f"{k}: {a!r} -> {b!r}" for k, a, b in config_differences(info.meta["config"], OmegaConf.to_container(cfg, resolve=True))
+               if not _is_safe(k)]
+    what = f"the configuration of {run_dir}" + (", which differs from the checkpoint's in " + "; ".join(changed) if changed else "")
+    state = restore_state(info, jax.eval_shape(run.trainer.init, keys), what)
+    return LoadedRun(config=cfg, level_space=run.level_space, agent=run.agent, params=state.params, state=state,
+                     update=info.update, path=info.path, run=run)
