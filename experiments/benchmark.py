@@ -3,6 +3,7 @@
     python experiments/benchmark.py env --num-envs 4096 --num-steps 256 --json env.json
     python experiments/benchmark.py train [HYDRA OVERRIDES ...] --updates 10 --json dr.json
     python experiments/benchmark.py components --json components.json
+    python experiments/benchmark.py evaluate [--run-dir RUN] --levels 10000 --episodes 10 --json eval.json
 
 Subcommands:
     env         jitted random-policy rollout over many parallel mazes (auto-replay): compile
@@ -12,6 +13,11 @@ Subcommands:
                 steps per second over ``--updates`` updates, peak memory.
     components  one PLR buffer insert+sample step (capacity 4,000, batch 32), scoring a
                 256 x 32 rollout with each score, and one PPO update of the default agent.
+    evaluate    the CVaR evaluator (``ued.evaluate``): sampling the solvable level set, compile
+                time, and two passes of ``--levels`` x ``--episodes`` stochastic episodes with the
+                default LSTM agent (untrained: every episode runs to the time limit, the worst
+                case) or a trained run's agent (``--run-dir``): levels x episodes per second, env
+                steps per second, peak memory.
 
 Figures are recorded in BENCHMARKS.md with the command and machine that produced them.
 """
@@ -234,6 +240,49 @@ def bench_components(args) -> dict:
     return out
 
 
+def bench_evaluate(args) -> dict:
+    from hydra import compose, initialize_config_dir
+
+    from ued.evaluate import make_success_evaluator, sample_eval_levels
+    from ued.train import CONF_DIR, Run
+
+    if args.run_dir:
+        import ued
+
+        loaded = ued.load(args.run_dir, overrides={"eval.random_levels": 0})
+        ls, agent, params, what = loaded.level_space, loaded.agent, loaded.seed_params(0), f"trained ({args.run_dir}, update {loaded.update})"
+    else:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = compose(config_name="config", overrides=["eval.random_levels=0"])
+        run = Run(cfg)
+        ls, agent = run.level_space, run.agent
+        params = jax.jit(run.trainer.init)(jax.random.key(0)).params
+        what = "untrained default LSTM agent"
+    t0 = time.perf_counter()
+    levels, _, ids = sample_eval_levels(ls, args.levels)
+    t_levels = time.perf_counter() - t0
+    fn = jax.jit(make_success_evaluator(ls.env, agent, args.episodes, parallel_episodes=args.parallel_episodes,
+                                        return_steps=True))
+    t0 = time.perf_counter()
+    compiled = fn.lower(params, levels, jax.random.key(1)).compile()
+    t_compile = time.perf_counter() - t0
+    times, steps = [], 0
+    for i in range(2):  # the protocol's two passes
+        t0 = time.perf_counter()
+        rates, s = compiled(params, levels, jax.random.key(10 + i))
+        jax.block_until_ready(rates)
+        times.append(time.perf_counter() - t0)
+        steps += int(s)
+    total = sum(times)
+    episodes = 2 * args.levels * args.episodes
+    return {"agent": what, "levels": args.levels, "episodes_per_level": args.episodes,
+            "parallel_episodes": args.parallel_episodes, "candidates_drawn": int(ids.max()) + 1,
+            "level_sampling_s": t_levels, "compile_s": t_compile, "two_passes_s": total,
+            "mean_success": float(rates.mean()),
+            "level_episodes_per_s": episodes / total, "env_steps_per_s": steps / total, "env_steps": steps,
+            "peak_rss_mib": peak_rss_mib()}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="which", required=True)
@@ -251,9 +300,16 @@ def main(argv=None) -> None:
     p_comp.add_argument("--sfl-batch", type=int, default=5000, help="levels in the timed SFL learnability pass")
     p_comp.add_argument("--sfl-steps", type=int, default=200, help="steps per level in that pass")
     p_comp.add_argument("--json", default=None)
+    p_eval = sub.add_parser("evaluate", help="CVaR evaluator throughput")
+    p_eval.add_argument("--run-dir", default=None, help="a trained run (default: the untrained default agent)")
+    p_eval.add_argument("--levels", type=int, default=10_000)
+    p_eval.add_argument("--episodes", type=int, default=10)
+    p_eval.add_argument("--parallel-episodes", type=int, default=8192)
+    p_eval.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    result = {"env": bench_env, "train": bench_train, "components": bench_components}[args.which](args)
+    result = {"env": bench_env, "train": bench_train, "components": bench_components,
+              "evaluate": bench_evaluate}[args.which](args)
     result["machine"] = machine()
     width = max(len(k) for k in result)
     for k, v in result.items():

@@ -17,6 +17,7 @@ from flax import struct
 from ued.agents.networks import Agent
 from ued.agents.ppo import PPOConfig, Trajectory, learning_rate, make_optimizer, ppo_update
 from ued.envs.wrappers import auto_replay
+from ued.evaluate.cvar import make_success_evaluator, sample_eval_levels
 from ued.evaluate.heldout import make_level_evaluator
 from ued.rollout import Rollout, gae
 from ued.types import Curriculum, LevelSpace, Student
@@ -101,11 +102,6 @@ def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
 
 
-def RANDOM_EVAL_KEY():
-    """The fixed key of the held-out random evaluation levels (no training key derives from it)."""
-    return jax.random.key(2_147_483_647)
-
-
 class Trainer(NamedTuple):
     """The pure functions ``make_train`` returns (not yet jitted; ``ued.train`` jits them).
 
@@ -117,7 +113,8 @@ class Trainer(NamedTuple):
             levels the last update's proposed levels.
         evaluate: ``(params, key) -> {"named": ..., "random": ...}``: results (see
             ``make_level_evaluator``) on the level space's named held-out levels and on a fixed
-            set of held-out random levels; either entry is absent when not configured, and
+            set of held-out random levels (plus ``"sampled_pass2"`` ``(N,)``, an independent
+            second pass of the sampled policy for the CVaR); either entry is absent when not configured, and
             ``evaluate`` is None when neither is.
         rollout: the rollout function (see ``make_rollout_fn``).
         steps_per_update: env steps of the training rollouts in one update.
@@ -146,8 +143,10 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         updates_per_chunk: updates per compiled call.
         num_seeds: independent seeds trained in one compiled call (vmapped).
         eval_attempts: episodes per held-out level and policy mode.
-        eval_random_levels: size of a fixed set of random levels (from the generator, with a
-            key no training run uses: ``RANDOM_EVAL_KEY``) evaluated alongside the named ones.
+        eval_random_levels: size of a fixed set of held-out random levels evaluated alongside
+            the named ones: the first levels of the CVaR evaluator's fixed set
+            (``ued.evaluate.sample_eval_levels``: solvable where known, a key no training run
+            uses), with a second sampled pass (``sampled_pass2``) for the unbiased CVaR.
         skip_nonfinite: when an update's loss or new parameters are not finite, keep the
             previous parameters and optimizer state (the update is skipped). Either way the
             metric ``nonfinite`` (1.0 for such an update) lets the host stop the run.
@@ -248,15 +247,20 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
     if level_space.held_out is not None:
         eval_sets["named"] = level_space.held_out
     if eval_random_levels:
-        eval_sets["random"] = jax.vmap(level_space.generator.sample)(jax.random.split(RANDOM_EVAL_KEY(), eval_random_levels))
+        # the first levels of the CVaR evaluator's fixed set (solvable ones where the level space knows)
+        eval_sets["random"] = jax.tree.map(jnp.asarray, sample_eval_levels(level_space, eval_random_levels)[0])
     if eval_sets:
         params_env = level_space.env.default_params
         max_t = int(params_env.max_steps) if hasattr(params_env, "max_steps") else num_steps
         evaluator = make_level_evaluator(level_space.env, agent, eval_attempts, max_t)
+        success = make_success_evaluator(level_space.env, agent, eval_attempts, max_t, parallel_episodes=8192)
 
         def evaluate(params, key):
             keys = jax.random.split(key, len(eval_sets))
-            return {name: evaluator(params, levels, k) for (name, levels), k in zip(eval_sets.items(), keys)}
+            out = {name: evaluator(params, levels, k) for (name, levels), k in zip(eval_sets.items(), keys)}
+            if "random" in out:  # a second, independent sampled pass: the unbiased CVaR (ranked by "sampled")
+                out["random"]["sampled_pass2"] = success(params, eval_sets["random"], jax.random.fold_in(key, 1))
+            return out
 
     if num_seeds > 1:
         init_fn, chunk_fn = jax.vmap(init), jax.vmap(chunk, in_axes=(0, None))

@@ -30,6 +30,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ued import __version__
+from ued.evaluate.cvar import check_alphas, cvar_from_passes, worst_count
 from ued.loop import Trainer, make_train
 from ued.run.checkpoint import CheckpointError, CheckpointInfo, latest_checkpoint, restore_state, save_checkpoint
 from ued.run.logger import WANDB_MODES, RunLogger, read_jsonl, truncate_jsonl
@@ -81,6 +82,10 @@ def validate(cfg: DictConfig) -> None:
     chunk = min(cfg.updates_per_chunk, cfg.num_updates)
     if every and every % chunk:
         raise ConfigError(f"eval.every={every} must be a multiple of updates_per_chunk={chunk} (or 0)")
+    try:
+        check_alphas(cfg.eval.get("cvar_alphas") or [100])
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"eval.cvar_alphas: {e}") from None
     if cfg.progress not in ("auto", True, False):
         raise ConfigError(f"progress must be auto, true or false, got {cfg.progress!r}")
     if cfg.logger.wandb and cfg.logger.get("mode", "online") not in WANDB_MODES:
@@ -138,10 +143,22 @@ def _rows(metrics: dict, first_update: int, steps_per_update: int, extra_steps: 
     return rows
 
 
-def _eval_row(results: dict, names, update: int, env_steps: int, seed_axis: bool) -> dict:
-    """Flat eval row: ``eval/{named,random}/{greedy,sampled}/{metric}_mean`` and, for the named
-    levels, ``eval/named/{mode}/{metric}/{level}`` (means over seeds)."""
+def _eval_row(results: dict, names, update: int, env_steps: int, seed_axis: bool, alphas=()) -> dict:
+    """Flat eval row: ``eval/{named,random}/{greedy,sampled}/{metric}_mean``, for the named
+    levels ``eval/named/{mode}/{metric}/{level}``, and for the random levels the CVaR of the
+    sampled policy's success ``eval/random/cvar/{alpha}`` (unbiased: ranked by the first pass,
+    scored by the second) and ``eval/random/cvar_biased/{alpha}`` (means over seeds)."""
     row = {"update": update, "env_steps": env_steps}
+    random = results.get("random")
+    if random is not None and "sampled_pass2" in random:
+        p1 = np.asarray(random["sampled"]["solve_rate"]).reshape(-1 if seed_axis else 1, np.shape(random["sampled_pass2"])[-1])
+        p2 = np.asarray(random["sampled_pass2"]).reshape(p1.shape)
+        usable = [a for a in alphas if worst_count(a, p1.shape[1]) >= 1]
+        if usable:
+            per_seed = [cvar_from_passes(a, b, usable) for a, b in zip(p1, p2)]
+            for a in usable:
+                row[f"eval/random/cvar/{a:g}"] = float(np.mean([r.cvar[float(a)] for r in per_seed]))
+                row[f"eval/random/cvar_biased/{a:g}"] = float(np.mean([r.cvar_biased[float(a)] for r in per_seed]))
     for set_name, result in results.items():
         for mode in ("greedy", "sampled"):
             for metric, values in result[mode].items():
@@ -389,7 +406,7 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
         ev_keys = jax.random.split(key, cfg.num_seeds) if cfg.num_seeds > 1 else key
         result = jax.device_get(evaluate(state.params, ev_keys))
         row = _eval_row(result, run.level_space.held_out_names, update, update * trainer.steps_per_update,
-                        cfg.num_seeds > 1)
+                        cfg.num_seeds > 1, tuple(cfg.eval.get("cvar_alphas", ())))
         media = (_media(run, result, levels, update, run_dir, jax.device_get(state.curriculum))
                  if cfg.eval.render and levels is not None else {})
         logger.log_eval(row, media)

@@ -1,5 +1,8 @@
-"""Evaluation: fixed (named) levels now; the CVaR-style evaluator builds on this."""
+"""Evaluation: fixed (named) levels, and the CVaR-style adversarial evaluator ("No Regrets")."""
 
+from ued.evaluate.cvar import (DEFAULT_ALPHAS, CVaREvaluation, CVaRResult, check_alphas, cvar_from_passes,
+                               evaluate_cvar, make_success_evaluator, sample_eval_levels)
 from ued.evaluate.heldout import make_level_evaluator
 
-__all__ = ["make_level_evaluator"]
+__all__ = ["DEFAULT_ALPHAS", "CVaREvaluation", "CVaRResult", "check_alphas", "cvar_from_passes", "evaluate_cvar",
+           "make_level_evaluator", "make_success_evaluator", "sample_eval_levels"]

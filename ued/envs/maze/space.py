@@ -17,7 +17,11 @@ from ued.types import LevelGenerator, LevelSpace
 
 
 def maze_level_stats(max_steps: int):
-    """``levels (B, ...) -> {"walls", "shortest_path", "solvable"}``, each ``(B,)``."""
+    """``levels (B, ...) -> {"walls", "shortest_path", "optimal_return", "solvable"}``, each ``(B,)``.
+
+    ``shortest_path`` (env steps of an optimal episode) is NaN and ``optimal_return`` 0 for
+    unsolvable levels; ``solvable`` is 1.0 or 0.0 (the CVaR evaluator filters on it).
+    """
 
     def stats(levels):
         sol = jax.vmap(lambda lv: solve(lv, max_steps))(levels)
@@ -27,6 +31,7 @@ def maze_level_stats(max_steps: int):
         return {
             "walls": jnp.sum(levels.wall_map & inside, axis=(1, 2)).astype(jnp.float32),
             "shortest_path": jnp.where(sol.is_solvable, sol.min_steps, jnp.nan),
+            "optimal_return": sol.optimal_return.astype(jnp.float32),
             "solvable": sol.is_solvable.astype(jnp.float32),
         }
 
