@@ -1,4 +1,7 @@
-"""Checkpoints, exact resume, faults and ``ued.load`` (issue: run lifecycle)."""
+"""Checkpoints, exact resume, faults and ``ued.load`` (issue: run lifecycle).
+
+The exact-resume test also runs every maze curriculum end to end through ``ued.train.train``
+(the command line itself is tested in ``test_train.py`` and by the SIGTERM test here)."""
 
 import errno
 import json
@@ -172,6 +175,9 @@ def test_interrupt_and_resume_equals_the_uninterrupted_run(tmp_path, curriculum)
     resumed = train(c, str(cut))
     assert resumed["complete"]
     metrics = lambda d: read_jsonl(str(d / "metrics.jsonl"))
+    assert any(k.startswith("curriculum/") for k in metrics(full)[0])
+    if curriculum == "sfl":
+        assert metrics(full)[-1]["curriculum_env_steps"] == 4 * 8 * 16  # the sampling passes, counted apart
     assert [r["update"] for r in metrics(cut)] == [r["update"] for r in metrics(full)]  # no duplicates, none missing
     assert metrics(cut) == metrics(full)
     assert read_jsonl(str(cut / "eval.jsonl")) == read_jsonl(str(full / "eval.jsonl"))

@@ -12,7 +12,9 @@ the mean over samples with the standard error.
 
 Figures (PNG, and PDF with ``pdf=true``):
 
-- ``cvar_curve``: mean success on the worst alpha% of levels against alpha (log x-axis);
+- ``cvar_curve``: mean success on the worst alpha% of levels against alpha (log x-axis), the
+  unbiased two-pass estimate (solid, with the standard error) and the biased single-pass one
+  (dotted);
 - ``mean_success``: mean success per method (bars);
 - ``hist2d_<a>_vs_<b>``: per-level success of two methods (``compare=[a,b]``; default the first
   two methods) as a 2-D histogram;
@@ -31,6 +33,8 @@ import sys
 from typing import Any, Sequence
 
 import numpy as np
+
+from ued.utils import parse_cli_value
 
 
 class ReportError(ValueError):
@@ -170,6 +174,8 @@ def make_report(paths: Sequence[str], out: str, pdf: bool = False, compare: Sequ
         se = np.array([v[1] for _, v in pts])
         ax.plot(x, y, marker="o", ms=3, label=f"{m} (n={agg['methods'][m]['samples']})", color=colors[m])
         ax.fill_between(x, y - se, y + se, alpha=0.2, color=colors[m])
+        biased = [agg["methods"][m]["cvar_biased"][a][0] for a in x]
+        ax.plot(x, biased, ls=":", lw=1, color=colors[m], label=f"{m}, single pass (biased)")
     ax.set_xscale("log")
     ax.set_xlabel(r"$\alpha$ (% worst levels)")
     ax.set_ylabel(r"mean success on the worst $\alpha$%")
@@ -251,18 +257,7 @@ USAGE = """usage: python -m ued.report results=PATH [results=PATH ...] [out=DIR]
                             [logger=wandb project=NAME entity=NAME mode=online|offline]"""
 
 
-def _parse_value(v: str):
-    import yaml
-
-    try:
-        return yaml.safe_load(v)
-    except yaml.YAMLError:
-        return v
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    from omegaconf import OmegaConf
-
     argv = sys.argv[1:] if argv is None else argv
     args: dict[str, Any] = {"results": [], "out": "figures", "pdf": False, "compare": None}
     wandb_cfg: dict[str, Any] = {}
@@ -271,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if a in ("-h", "--help") or "=" not in a:
                 raise ReportError(USAGE)
             k, v = a.split("=", 1)
-            parsed = _parse_value(v)
+            parsed = parse_cli_value(v)
             if k == "results":
                 args["results"].extend(parsed if isinstance(parsed, list) else [v])
             elif k in ("out",):

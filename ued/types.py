@@ -35,10 +35,11 @@ class Discrete(NamedTuple):
 
 
 class Box(NamedTuple):
-    """A continuous action space; actions are float32 arrays of ``shape``."""
+    """A continuous action space; actions are float32 arrays of ``shape``; ``low``/``high``
+    are scalars or per-dimension tuples."""
 
-    low: float
-    high: float
+    low: Any
+    high: Any
     shape: tuple[int, ...]
 
 

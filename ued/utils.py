@@ -51,3 +51,13 @@ class CompileCounter:
 def tile(tree, n: int):
     """Broadcasts every leaf of a single pytree (a level, a score memory) to a leading axis of ``n``."""
     return jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n,) + jnp.shape(x)), tree)
+
+
+def parse_cli_value(text: str):
+    """A ``key=value`` command-line value as YAML (``10`` -> 10, ``[1,2]`` -> list), else the text."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text

@@ -1,7 +1,8 @@
 """Agents: networks (``Agent`` interface) and PPO."""
 
-from ued.agents.networks import ActorCritic, Agent, categorical_agent, maze_agent
+from ued.agents.networks import (ActorCritic, Agent, GaussianActorCritic, categorical_agent, gaussian_agent,
+                                 lidar_agent, maze_agent)
 from ued.agents.ppo import PPOConfig, Trajectory, make_optimizer, ppo_loss, ppo_update
 
-__all__ = ["ActorCritic", "Agent", "PPOConfig", "Trajectory", "categorical_agent", "make_optimizer",
+__all__ = ["ActorCritic", "Agent", "GaussianActorCritic", "gaussian_agent", "lidar_agent", "PPOConfig", "Trajectory", "categorical_agent", "make_optimizer",
            "maze_agent", "ppo_loss", "ppo_update"]

@@ -18,7 +18,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ued.types import Discrete
+import numpy as np
+
+from ued.types import Box, Discrete
 
 
 class ResetLSTM(nn.Module):
@@ -147,7 +149,8 @@ def maze_agent(action_space: Discrete, conv_features: int = 16, dir_embed: int =
         ValueError: for non-positive sizes or a non-discrete action space.
     """
     if not isinstance(action_space, Discrete):
-        raise ValueError(f"maze_agent needs a Discrete action space, got {action_space!r}")
+        raise ValueError(f"maze_agent needs a Discrete action space, got {action_space!r}; "
+                         "for continuous actions (env=jaxnav) use agent=jaxnav")
     for name, v in (("conv_features", conv_features), ("hidden", hidden), ("head", head)):
         if not isinstance(v, int) or v <= 0:
             raise ValueError(f"agent.{name} must be a positive integer, got {v!r}")
@@ -156,3 +159,103 @@ def maze_agent(action_space: Discrete, conv_features: int = 16, dir_embed: int =
     net = ActorCritic(num_actions=action_space.n, conv_features=conv_features, dir_embed=dir_embed,
                       hidden=hidden, head=head, recurrent=recurrent)
     return categorical_agent(net, hidden, recurrent)
+
+
+class ResetGRU(nn.Module):
+    """A GRU over a ``(T, B, F)`` sequence that zeroes its state where ``resets`` is True.
+
+    Carry ``(B, features)``.
+    """
+
+    features: int
+
+    @nn.compact
+    def __call__(self, carry, x, resets):
+        cell = nn.GRUCell(self.features)
+
+        def step(cell, carry, inputs):
+            xt, reset = inputs
+            carry = jnp.where(reset[:, None], jnp.zeros_like(carry), carry)
+            return cell(carry, xt)
+
+        scan = nn.scan(step, variable_broadcast="params", split_rngs={"params": False})
+        return scan(cell, carry, (x, resets))
+
+
+class GaussianActorCritic(nn.Module):
+    """Actor-critic for vector observations and continuous actions (JaxNav's LiDAR agent).
+
+    ``obs (T, B, F)`` -> dense ``embed`` (ReLU) -> GRU ``hidden`` (reset at episode starts;
+    skipped when not ``recurrent``) -> actor head (dense ``head``, ReLU, dense to the action
+    mean) and critic head (dense ``head``, ReLU, dense to the value). The log standard
+    deviation is a learned state-independent vector. SFL (Rutherford et al., 2024) uses a
+    512 dense layer and a 512 GRU for JaxNav.
+
+    Returns ``(carry, (mean (T, B, A), log_std (T, B, A)), value (T, B))``.
+    """
+
+    action_dim: int
+    embed: int = 512
+    hidden: int = 512
+    head: int = 512
+    recurrent: bool = True
+
+    @nn.compact
+    def __call__(self, carry, obs, resets):
+        x = nn.relu(nn.Dense(self.embed, name="embed")(obs.astype(jnp.float32)))
+        if self.recurrent:
+            carry, x = ResetGRU(self.hidden, name="gru")(carry, x, resets)
+        a = nn.relu(nn.Dense(self.head, name="actor_hidden")(x))
+        mean = nn.Dense(self.action_dim, name="actor_mean", kernel_init=nn.initializers.orthogonal(0.01))(a)
+        log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
+        c = nn.relu(nn.Dense(self.head, name="critic_hidden")(x))
+        value = nn.Dense(1, name="critic")(c)[..., 0]
+        return carry, (mean, jnp.broadcast_to(log_std, mean.shape)), value
+
+
+def gaussian_agent(network: nn.Module, hidden: int, recurrent: bool) -> Agent:
+    """Wraps a network producing ``(mean, log_std)`` into an ``Agent`` with a diagonal Gaussian policy.
+
+    The env receives the raw sample (the env clips it to its limits, as JaxNav does);
+    ``greedy`` is the mean.
+    """
+
+    def initial_carry(batch: int):
+        return jnp.zeros((batch, hidden), jnp.float32) if recurrent else ()
+
+    def init(key, obs):
+        seq = jnp.asarray(obs)[None, None]
+        return network.init(key, initial_carry(1), seq, jnp.zeros((1, 1), jnp.bool_))
+
+    def sample(key, dist):
+        mean, log_std = dist
+        return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+
+    def log_prob(dist, actions):
+        mean, log_std = dist
+        z = (actions - mean) * jnp.exp(-log_std)
+        return jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+
+    def entropy(dist):
+        _, log_std = dist
+        return jnp.sum(log_std + 0.5 * (1.0 + jnp.log(2 * jnp.pi)), axis=-1)
+
+    return Agent(init=init, initial_carry=initial_carry, apply=network.apply, sample=sample,
+                 greedy=lambda dist: dist[0], log_prob=log_prob, entropy=entropy)
+
+
+def lidar_agent(action_space, embed: int = 512, hidden: int = 512, head: int = 512, recurrent: bool = True) -> Agent:
+    """The JaxNav agent: ``GaussianActorCritic`` as an ``Agent`` (continuous actions).
+
+    Raises:
+        ValueError: for non-positive sizes or a non-continuous action space.
+    """
+    if not isinstance(action_space, Box):
+        raise ValueError(f"lidar_agent needs a continuous (Box) action space, got {action_space!r}; "
+                         "for the maze use agent=lstm or agent=ff")
+    for name, v in (("embed", embed), ("hidden", hidden), ("head", head)):
+        if not isinstance(v, int) or v <= 0:
+            raise ValueError(f"agent.{name} must be a positive integer, got {v!r}")
+    net = GaussianActorCritic(action_dim=int(np.prod(action_space.shape)), embed=embed, hidden=hidden, head=head,
+                              recurrent=recurrent)
+    return gaussian_agent(net, hidden, recurrent)

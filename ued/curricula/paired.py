@@ -128,7 +128,8 @@ def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_di
         raise ValueError(f"paired: n_walls must be a non-negative integer, got {n_walls!r}")
     probe = jax.eval_shape(level_space.generator.sample, jax.random.key(0))
     if not hasattr(probe, "wall_map"):
-        raise ValueError(f"paired: the {level_space.name} level space has no wall grid for the adversary to edit")
+        raise ValueError(f"paired: the {level_space.name} level space has no wall grid for the adversary to edit "
+                         "(PAIRED's editor builds mazes: use env=maze, or another curriculum)")
     height, width = probe.wall_map.shape
     cells, steps = height * width, 2 + n_walls
     net = AdversaryNet(num_cells=cells, num_steps=steps, hidden=adversary_hidden)

@@ -40,6 +40,7 @@ from ued.evaluate.cvar import (DEFAULT_ALPHAS, EVAL_LEVELS_KEY, check_alphas, ev
                                sample_eval_levels)
 from ued.evaluate.heldout import make_level_evaluator
 from ued.run.checkpoint import CheckpointError
+from ued.utils import parse_cli_value
 
 OPTIONS = {
     "run_dir": "run directories (repeat, comma-separate or glob)",
@@ -236,20 +237,11 @@ def parse_args(argv: Sequence[str]) -> dict[str, Any]:
         if k == "run_dir":
             args["run_dirs"].append(v)
             continue
-        value = _parse_value(v) if k not in ("label", "out") else v
+        value = parse_cli_value(v) if k not in ("label", "out") else v
         if k == "checkpoint" and isinstance(value, str) and value.isdigit():
             value = int(value)
         args[k] = value
     return args
-
-
-def _parse_value(v: str):
-    import yaml
-
-    try:
-        return yaml.safe_load(v)
-    except yaml.YAMLError:
-        return v
 
 
 def main(argv: Sequence[str] | None = None) -> int:

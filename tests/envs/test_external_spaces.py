@@ -1,0 +1,87 @@
+"""Every curriculum and the CVaR evaluator on JaxNav and XLand through config only (2 updates each)."""
+
+import math
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from tests.extras import require
+from ued.evaluate.run import evaluate_runs
+from ued.run.logger import read_jsonl
+from ued.train import CONF_DIR, ConfigError, train
+
+COMMON = ["num_envs=4", "num_steps=16", "num_updates=2", "updates_per_chunk=1", "eval.every=0", "eval.attempts=1",
+          "eval.random_levels=0", "eval.render=false", "progress=false", "checkpoint_every=0"]
+SPACES = {
+    "jaxnav": ["env=jaxnav", "env.max_steps=12", "env.held_out=[SingleNav1]", "agent.network.embed=16",
+               "agent.network.hidden=16", "agent.network.head=16", "agent.ppo.num_minibatches=2"],
+    "xland": ["env=xland", "env.max_steps=12", "agent.network.hidden=16"],
+}
+CURRICULA = {
+    "dr": [], "plr": ["buffer=plr", "buffer.capacity=8", "buffer.min_fill=0.25"],
+    "robust_plr": ["buffer=plr", "buffer.capacity=8", "buffer.min_fill=0.25"],
+    "accel": ["buffer=plr", "buffer.capacity=8", "buffer.min_fill=0.25"],
+    "sfl": ["buffer=sfl", "buffer.capacity=4", "curriculum.num_samples=8", "curriculum.sample_batch=4",
+            "curriculum.rollout_steps=16", "curriculum.refresh_every=1"],
+}
+PACKAGES = {"jaxnav": ("jaxmarl", "jaxnav"), "xland": ("xminigrid", "xland")}
+
+
+@pytest.fixture(scope="module")
+def xland_benchmark(tmp_path_factory):
+    require("xminigrid", "xland")
+    from tests.envs.xland.test_xland import write_benchmark
+
+    return write_benchmark(str(tmp_path_factory.mktemp("xland") / "tiny.bz2"))
+
+
+def overrides(space, xland_path, *extra):
+    out = [*COMMON, *SPACES[space], *extra]
+    if space == "xland":
+        out.append(f"env.path={xland_path}")
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("space", list(SPACES))
+@pytest.mark.parametrize("curriculum", list(CURRICULA))
+def test_every_curriculum_trains_on_the_level_space(space, curriculum, tmp_path, request):
+    require(*PACKAGES[space])
+    path = request.getfixturevalue("xland_benchmark") if space == "xland" else None
+    summary = train(overrides(space, path, f"curriculum={curriculum}", *CURRICULA[curriculum]), str(tmp_path))
+    assert summary["complete"]
+    rows = read_jsonl(str(tmp_path / "metrics.jsonl"))
+    assert [r["update"] for r in rows] == [1, 2]
+    assert all(math.isfinite(r["loss"]) and r["nonfinite"] == 0 for r in rows)
+    assert any(k.startswith("curriculum/") for k in rows[0])
+    if curriculum == "sfl":
+        assert rows[-1]["curriculum_env_steps"] == 2 * 8 * 16
+    if curriculum in ("plr", "accel"):
+        assert rows[-1]["curriculum/buffer_fill"] > 0
+
+
+@pytest.mark.parametrize("space", list(SPACES))
+def test_paired_is_refused_with_a_clear_error(space, tmp_path, request):
+    require(*PACKAGES[space])
+    path = request.getfixturevalue("xland_benchmark") if space == "xland" else None
+    with pytest.raises(ConfigError, match=f"the {space} level space has no wall grid.*use env=maze"):
+        train(overrides(space, path, "curriculum=paired"), str(tmp_path))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("space", list(SPACES))
+def test_the_cvar_evaluator_runs_on_the_level_space(space, tmp_path, request):
+    require(*PACKAGES[space])
+    path = request.getfixturevalue("xland_benchmark") if space == "xland" else None
+    train(overrides(space, path, "num_updates=1"), str(tmp_path / "run"))
+    [summary] = evaluate_runs([str(tmp_path / "run")], num_levels=20, episodes=2, alphas=[10, 100],
+                              parallel_episodes=16, verbose=False)
+    assert summary["level_space"] == space and summary["num_levels"] == 20
+    s = summary["seeds"][0]
+    assert 0.0 <= s["cvar"]["10.0"] <= 1.0 and s["cvar_levels"]["10.0"] == 2
+    if space == "jaxnav":  # filtered to solvable levels; the test case is evaluated by name
+        assert set(s["named"]) == {"SingleNav1"}
+        levels = np.genfromtxt(f"{summary['path']}/levels.csv", delimiter=",", names=True)
+        assert (levels["shortest_path"] > 0).all()

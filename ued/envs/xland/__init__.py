@@ -1,0 +1,206 @@
+"""XLand-MiniGrid as a ued level space, through the ``xminigrid`` package (``pip install -e '.[xland]'``).
+
+A level is a ruleset (``xminigrid.types.RuleSet``: a goal, production rules and the initial
+tiles) played on a fixed grid layout (``R4-13x13``: 13x13 with four rooms, by default). The
+package's own ``reset`` places the ruleset's tiles and the agent at random free cells of the
+layout (from the reset key) and its ``step`` gives the dynamics; an episode ends when the
+goal is achieved (``solved``; reward ``1 - 0.9 t / T``) or at the time limit.
+
+Levels come from the package's ruleset benchmarks (``trivial-21k``, ``small-1m``,
+``medium-1m``, ``high-1m``, ...), loaded with the package's own ``load_benchmark`` (which
+downloads them once to ``~/.xland_minigrid``, or ``$XLAND_MINIGRID_DATA``) or
+``load_benchmark_from_path`` for a local file. The ACCEL mutator recolours or replaces
+distractor tiles (tiles that neither the goal nor any rule mentions), so an edit never
+removes what the task needs.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from ued.types import Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
+
+INSTALL = "pip install -e '.[xland]'  (or: pip install xminigrid==0.9.3)"
+
+
+def _xminigrid():
+    try:
+        import xminigrid
+        from xminigrid import benchmarks
+        from xminigrid.core.constants import NUM_COLORS, NUM_TILES
+        from xminigrid.types import RuleSet
+    except ImportError as e:
+        raise ImportError(f"env=xland needs the xminigrid package, which is not installed: {INSTALL}") from e
+    return xminigrid, benchmarks, RuleSet, NUM_TILES, NUM_COLORS
+
+
+class GridObs(NamedTuple):
+    """An XLand observation in the maze agent's format.
+
+    Attributes:
+        image: uint8 ``(V, V, NUM_TILES + NUM_COLORS)``: one-hot tile and colour of each cell
+            of the agent's egocentric view.
+        agent_dir: int32 ``()``, the agent's direction.
+    """
+
+    image: jax.Array
+    agent_dir: jax.Array
+
+
+@struct.dataclass
+class XLandState:
+    """The package's ``TimeStep``, the level (ruleset) and the episode counters."""
+
+    timestep: object
+    level: object
+    episode_return: jax.Array
+    episode_length: jax.Array
+
+
+@struct.dataclass
+class XLandParams:
+    """``max_steps`` is the package env's time limit (static: fixed when the env is built)."""
+
+    max_steps: int = struct.field(pytree_node=False, default=243)
+
+
+def make_xland(grid: str = "R4-13x13", view_size: int = 5, max_steps: int | None = None):
+    """The XLand-MiniGrid env on a fixed layout as a ``LevelEnv``.
+
+    Args:
+        grid: layout and size, ``R{1,2,4,6,9}-{H}x{W}`` as registered by the package.
+        view_size: the agent's egocentric view (odd).
+        max_steps: episode time limit (default: the package's, ``3 H W``).
+    """
+    xminigrid, _, _, num_tiles, num_colors = _xminigrid()
+    name = f"XLand-MiniGrid-{grid}"
+    if name not in xminigrid.registered_environments():
+        valid = [e[len("XLand-MiniGrid-"):] for e in xminigrid.registered_environments() if e.startswith("XLand-MiniGrid-")]
+        raise ValueError(f"unknown XLand grid {grid!r}; valid: {', '.join(valid)}")
+    kwargs = {"view_size": view_size} | ({"max_steps": max_steps} if max_steps is not None else {})
+    env, base = xminigrid.make(name, **kwargs)
+
+    def observe(ts):
+        o = ts.observation.astype(jnp.int32)
+        image = jnp.concatenate([jax.nn.one_hot(o[..., 0], num_tiles, dtype=jnp.uint8),
+                                 jax.nn.one_hot(o[..., 1], num_colors, dtype=jnp.uint8)], axis=-1)
+        return GridObs(image=image, agent_dir=jnp.asarray(ts.state.agent.direction, jnp.int32))
+
+    def canon(ts):  # fixed dtypes, so states can be scan carries
+        return ts.replace(step_type=jnp.asarray(ts.step_type, jnp.uint8), reward=jnp.asarray(ts.reward, jnp.float32),
+                          discount=jnp.asarray(ts.discount, jnp.float32),
+                          state=ts.state.replace(step_num=jnp.asarray(ts.state.step_num, jnp.int32)))
+
+    def reset_to_level(key, level, params: XLandParams):
+        ts = canon(env.reset(base.replace(ruleset=level), key))
+        return observe(ts), XLandState(timestep=ts, level=level, episode_return=jnp.float32(0.0),
+                                       episode_length=jnp.int32(0))
+
+    def step(key, state: XLandState, action, params: XLandParams):
+        del key  # the package keeps its own key in the state
+        ts = canon(env.step(base.replace(ruleset=state.level), state.timestep, jnp.asarray(action, jnp.int32)))
+        done = ts.step_type == 2  # StepType.LAST: the goal was achieved or time ran out
+        solved = done & (ts.discount == 0.0)  # terminated (not truncated): the goal was achieved
+        ret = state.episode_return + ts.reward
+        length = state.episode_length + 1
+        info = {"solved": solved, "episode_return": jnp.where(done, ret, 0.0), "episode_length": jnp.where(done, length, 0)}
+        return observe(ts), XLandState(timestep=ts, level=state.level, episode_return=ret, episode_length=length), \
+            ts.reward, done, info
+
+    return LevelEnv(reset_to_level=reset_to_level, step=step, default_params=XLandParams(max_steps=int(base.max_steps)),
+                    action_space=Discrete(int(env.num_actions(base))), get_level=lambda s: s.level, name="xland")
+
+
+def load_rulesets(benchmark: str | None = "trivial-21k", path: str | None = None):
+    """A ruleset benchmark through the package's own loader.
+
+    Args:
+        benchmark: a registered name (downloaded once by the package), used when ``path`` is None.
+        path: a local benchmark file (the package's bz2 pickle format).
+
+    Raises:
+        ValueError: unknown benchmark name.
+        FileNotFoundError: ``path`` does not exist.
+    """
+    _, benchmarks, _, _, _ = _xminigrid()
+    if path is not None:
+        import os
+
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"env.path={path!r}: no such ruleset benchmark file")
+        return benchmarks.load_benchmark_from_path(path)
+    if benchmark not in benchmarks.registered_benchmarks():
+        raise ValueError(f"unknown XLand benchmark {benchmark!r}; valid: {', '.join(benchmarks.registered_benchmarks())}")
+    return benchmarks.load_benchmark(benchmark)
+
+
+def xland_generator(bench) -> LevelGenerator:
+    """Uniformly random rulesets of a loaded benchmark (domain randomisation)."""
+    return LevelGenerator(sample=bench.sample_ruleset)
+
+
+def _tile_pairs(level):
+    """Every (tile, colour) pair the goal or a rule mentions: ``(P, 2)``."""
+    goal = level.goal[1:5].reshape(2, 2)
+    rules = level.rules[:, 1:7].reshape(-1, 2)
+    return jnp.concatenate([goal, rules]).astype(jnp.int32)
+
+
+def xland_mutator(num_edits: int = 3, num_colors: int | None = None) -> Mutator:
+    """ACCEL edits on rulesets: each edit picks a distractor tile (non-empty, mentioned by
+    neither the goal nor any rule) and gives it a random colour; a ruleset without distractors
+    is left unchanged."""
+    _, _, _, _, colors = _xminigrid()
+    colors = num_colors or colors
+    if not isinstance(num_edits, int) or num_edits < 1:
+        raise ValueError(f"num_edits must be a positive integer, got {num_edits!r}")
+
+    def edit(level, key):
+        k_tile, k_color = jax.random.split(key)
+        tiles = level.init_tiles.astype(jnp.int32)
+        mentioned = jnp.any(jnp.all(tiles[:, None, :] == _tile_pairs(level)[None], axis=-1), axis=1)
+        distractor = (tiles[:, 0] != 0) & ~mentioned
+        i = jax.random.categorical(k_tile, jnp.where(distractor, 0.0, -jnp.inf))
+        color = jax.random.randint(k_color, (), 1, colors)  # 0 is EMPTY
+        new = level.init_tiles.at[i, 1].set(color.astype(level.init_tiles.dtype))
+        return level.replace(init_tiles=jnp.where(jnp.any(distractor), new, level.init_tiles)), None
+
+    def mutate(key, level):
+        return jax.lax.scan(edit, level, jax.random.split(key, num_edits))[0]
+
+    return Mutator(mutate=mutate)
+
+
+def xland_level_stats(levels) -> dict:
+    """``{"rules", "tiles"}`` ``(B,)``: non-empty rules and initial tiles of each ruleset."""
+    return {"rules": jnp.sum(jnp.any(levels.rules != 0, axis=-1), axis=-1).astype(jnp.float32),
+            "tiles": jnp.sum(levels.init_tiles[..., 0] != 0, axis=-1).astype(jnp.float32)}
+
+
+def xland_level_space(grid: str = "R4-13x13", benchmark: str | None = "trivial-21k", path: str | None = None,
+                      view_size: int = 5, max_steps: int | None = None, num_edits: int = 3) -> LevelSpace:
+    """The XLand-MiniGrid level space (``env=xland``).
+
+    Args:
+        grid: the fixed layout, e.g. ``R4-13x13`` (four rooms, 13x13).
+        benchmark: the package's ruleset benchmark to draw levels from (downloaded once).
+        path: a local benchmark file instead (overrides ``benchmark``).
+        view_size: the agent's view.
+        max_steps: episode time limit (default: the package's).
+        num_edits: ACCEL edits per mutation.
+
+    Raises:
+        ImportError: xminigrid is not installed (the message gives the install command).
+    """
+    env = make_xland(grid, view_size, max_steps)
+    bench = load_rulesets(benchmark, path)
+    return LevelSpace(env=env, generator=xland_generator(bench), mutator=xland_mutator(num_edits), held_out=None,
+                      held_out_names=(), level_stats=xland_level_stats, render=None, name="xland")
+
+
+__all__ = ["GridObs", "XLandParams", "XLandState", "load_rulesets", "make_xland", "xland_generator",
+           "xland_level_space", "xland_level_stats", "xland_mutator"]
