@@ -213,6 +213,9 @@ def test_report_draws_every_figure_from_stored_results(results, tmp_path):
     assert table["methods"]["dr"]["cvar"]["10.0"][0] == pytest.approx(agg["methods"]["dr"]["cvar"][10.0][0])
     summary = json.load(open(results / "dr" / "dr_a" / "summary.json"))
     assert table["methods"]["dr"]["cvar"]["10.0"][0] == pytest.approx(summary["seeds"][0]["cvar"]["10.0"])
+    assert report_main([f"results={results}", f"out={tmp_path / 'wb'}", "logger=wandb", "mode=offline"]) == 0
+    runs = [d for d in os.listdir(tmp_path / "wb" / "wandb") if d.startswith("offline-run")]
+    assert len(runs) == 1 and (tmp_path / "wb" / "cvar_curve.png").exists()
     assert report_main([f"results={tmp_path / 'none'}", f"out={figs}"]) == 2
     assert report_main([f"results={results}", "compare=[dr,ppo]", f"out={figs}"]) == 2
 

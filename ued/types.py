@@ -111,6 +111,23 @@ class Mutator(NamedTuple):
     mutate: Callable[[Key, Level], Level]
 
 
+class GridEditor(NamedTuple):
+    """How a level-designing adversary (PAIRED) builds levels on a grid of cells.
+
+    Attributes:
+        height: rows of the editable grid.
+        width: columns.
+        build: ``(walls (H, W) bool, goal (2,) int32 (x, y), agent (2,) int32 (x, y), key)
+            -> level``: the level with those walls and the goal and agent in those cells
+            (distinct, free: the editor guarantees it); ``key`` draws what the editor does
+            not choose (e.g. the agent's heading). One level per call.
+    """
+
+    height: int
+    width: int
+    build: Callable[[Array, Array, Array, Key], Level]
+
+
 # ---------------------------------------------------------------------------------------
 # Level scores
 # ---------------------------------------------------------------------------------------
@@ -201,6 +218,7 @@ class LevelSpace(NamedTuple):
         name: a short identifier.
         render_episode: ``(level, trace (T, 4)) -> uint8 (T, H, W, 3)`` frames from an
             evaluation trace of ``(x, y, dir, done)`` rows (jittable), or None.
+        editor: a ``GridEditor`` for level-designing adversaries (PAIRED), or None.
     """
 
     env: LevelEnv
@@ -212,6 +230,7 @@ class LevelSpace(NamedTuple):
     render: Optional[Callable[[Level], Array]]
     name: str
     render_episode: Optional[Callable[[Level, Array], Array]] = None
+    editor: Optional[GridEditor] = None
 
 
 # ---------------------------------------------------------------------------------------

@@ -142,8 +142,9 @@ def test_paired_rewards_the_adversary_with_the_regret_of_its_level():
 def test_build_levels_by_hand():
     # 3x3: goal at cell 8 (2,2), agent asked for the goal's cell (moved to 0), walls at 4 and 8 (the goal: ignored).
     actions = jnp.array([[8], [8], [4], [8]])
-    level = jax.tree.map(lambda x: x[0], build_levels(3, 3, actions, jnp.array([1])))
-    assert level.goal_pos.tolist() == [2, 2] and level.agent_pos.tolist() == [0, 0] and int(level.agent_dir) == 1
+    editor = maze_level_space(height=3, width=3, n_walls=1, held_out=()).editor
+    level = jax.tree.map(lambda x: x[0], build_levels(editor, actions, jax.random.split(jax.random.key(0), 1)))
+    assert level.goal_pos.tolist() == [2, 2] and level.agent_pos.tolist() == [0, 0] and 0 <= int(level.agent_dir) < 4
     assert np.asarray(level.wall_map).sum() == 1 and bool(level.wall_map[1, 1])
 
 

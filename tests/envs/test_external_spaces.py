@@ -62,12 +62,19 @@ def test_every_curriculum_trains_on_the_level_space(space, curriculum, tmp_path,
         assert rows[-1]["curriculum/buffer_fill"] > 0
 
 
-@pytest.mark.parametrize("space", list(SPACES))
-def test_paired_is_refused_with_a_clear_error(space, tmp_path, request):
-    require(*PACKAGES[space])
-    path = request.getfixturevalue("xland_benchmark") if space == "xland" else None
-    with pytest.raises(ConfigError, match=f"the {space} level space has no wall grid.*use env=maze"):
-        train(overrides(space, path, "curriculum=paired"), str(tmp_path))
+@pytest.mark.slow
+def test_paired_designs_jaxnav_levels(tmp_path):
+    require(*PACKAGES["jaxnav"])
+    summary = train(overrides("jaxnav", None, "curriculum=paired", "curriculum.n_walls=5"), str(tmp_path))
+    assert summary["complete"]
+    rows = read_jsonl(str(tmp_path / "metrics.jsonl"))
+    assert all(math.isfinite(r["curriculum/regret"]) for r in rows)
+    assert all(0 <= r["curriculum/level_walls"] <= 5 for r in rows)  # the adversary placed at most n_walls blocks
+
+
+def test_paired_is_refused_on_xland_with_a_clear_error(tmp_path, xland_benchmark):
+    with pytest.raises(ConfigError, match="the xland level space has no editor for the adversary"):
+        train(overrides("xland", xland_benchmark, "curriculum=paired"), str(tmp_path))
 
 
 @pytest.mark.slow

@@ -3,9 +3,10 @@
 Source: Dennis, Jaques, Vinitsky, Bayen, Russell, Critch and Levine, "Emergent Complexity and
 Zero-shot Transfer via Unsupervised Environment Design", NeurIPS 2020.
 
-The adversary is an editor policy over a blank ``H x W`` maze: step 0 places the goal, step 1
-the agent (with a random direction), and each of the next ``n_walls`` steps places a wall
-(on a free cell; choosing the agent's or goal's cell, or an existing wall, does nothing).
+The adversary is an editor policy over a blank ``H x W`` grid (the level space's
+``GridEditor``: the maze, JaxNav's interior): step 0 places the goal, step 1 the agent (the
+editor draws its heading), and each of the next ``n_walls`` steps places a wall (on a free
+cell; choosing the agent's or goal's cell, or an existing wall, does nothing).
 Its observation is the partial level as an image, the step index and a random noise vector.
 The protagonist (the loop's agent) and an antagonist (an agent of the same architecture,
 owned by this curriculum) both play the built levels; the adversary's return is the PAIRED
@@ -25,10 +26,9 @@ from flax import struct
 from ued.agents import PPOConfig, Trajectory, make_optimizer, ppo_update
 from ued.agents.networks import categorical_agent
 from ued.curricula.base import Proposal, level_metrics
-from ued.envs.maze.level import make_level
 from ued.rollout import gae
 from ued.scores import paired_regret
-from ued.types import Curriculum, LevelSpace
+from ued.types import Curriculum, GridEditor, LevelSpace
 
 
 class EditorObs(NamedTuple):
@@ -82,17 +82,19 @@ class PairedState:
     adversary_opt: object
 
 
-def build_levels(height: int, width: int, actions, agent_dirs):
-    """Applies editing actions to blank levels.
+def build_levels(editor: GridEditor, actions, keys):
+    """Applies editing actions to blank grids and builds the levels with the level space's editor.
 
     Args:
+        editor: the level space's ``GridEditor``.
         actions: int32 ``(S, B)``: step 0 the goal cell, step 1 the agent cell, then walls
             (flat cell indices ``y * width + x``).
-        agent_dirs: int32 ``(B,)``.
+        keys: ``(B,)`` keys for what the editor draws itself (e.g. the agent's heading).
 
     Returns:
         The ``B`` built levels (always valid: distinct agent and goal on free cells).
     """
+    height, width = editor.height, editor.width
     cells = height * width
     goal = actions[0]
     agent = jnp.where(actions[1] == goal, (actions[1] + 1) % cells, actions[1])
@@ -101,7 +103,7 @@ def build_levels(height: int, width: int, actions, agent_dirs):
     blocked = (for_walls == goal[None]) | (for_walls == agent[None])
     walls = jax.vmap(lambda w, idx, bad: w.at[idx].max(~bad), in_axes=(0, 1, 1))(walls, for_walls, blocked)
     to_xy = lambda i: jnp.stack([i % width, i // width], axis=-1).astype(jnp.int32)
-    return jax.vmap(make_level)(walls.reshape(-1, height, width), to_xy(goal), to_xy(agent), agent_dirs)
+    return jax.vmap(editor.build)(walls.reshape(-1, height, width), to_xy(goal), to_xy(agent), keys)
 
 
 def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_dim: int = 50,
@@ -126,11 +128,11 @@ def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_di
     """
     if not isinstance(n_walls, int) or n_walls < 0:
         raise ValueError(f"paired: n_walls must be a non-negative integer, got {n_walls!r}")
-    probe = jax.eval_shape(level_space.generator.sample, jax.random.key(0))
-    if not hasattr(probe, "wall_map"):
-        raise ValueError(f"paired: the {level_space.name} level space has no wall grid for the adversary to edit "
-                         "(PAIRED's editor builds mazes: use env=maze, or another curriculum)")
-    height, width = probe.wall_map.shape
+    editor = level_space.editor
+    if editor is None:
+        raise ValueError(f"paired: the {level_space.name} level space has no editor for the adversary "
+                         "(LevelSpace.editor; the maze and JaxNav have one): use another curriculum")
+    height, width = editor.height, editor.width
     cells, steps = height * width, 2 + n_walls
     net = AdversaryNet(num_cells=cells, num_steps=steps, hidden=adversary_hidden)
     adversary = categorical_agent(net, hidden=adversary_hidden, recurrent=False)
@@ -168,8 +170,7 @@ def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_di
 
         init = jnp.zeros((steps, num_levels), jnp.int32)
         actions, (obs, acts, logps, values) = jax.lax.scan(step, init, (jnp.arange(steps), jax.random.split(k_steps, steps)))
-        dirs = jax.random.randint(k_dir, (num_levels,), 0, 4)
-        return build_levels(height, width, actions, dirs), {"obs": obs, "actions": acts, "log_probs": logps,
+        return build_levels(editor, actions, jax.random.split(k_dir, num_levels)), {"obs": obs, "actions": acts, "log_probs": logps,
                                                               "values": values}
 
     def init(key, student):

@@ -149,3 +149,19 @@ def test_a_missing_package_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "jaxmarl.environments.jaxnav", None)
     with pytest.raises(ImportError, match=r"pip install -e '.\[jaxnav\]'"):
         mod.jaxnav_level_space()
+
+
+def test_the_paired_editor_builds_valid_levels():
+    from ued.curricula.paired import build_levels
+
+    editor = SPACE.editor
+    assert (editor.height, editor.width) == (9, 9)
+    # goal at interior cell 80 (x 8, y 8), agent at 0, walls at 40 (the centre) and 80 (the goal: ignored)
+    actions = jnp.array([[80], [0], [40], [80]])
+    level = jax.tree.map(lambda x: x[0], build_levels(editor, actions, jax.random.split(jax.random.key(0), 1)))
+    m = np.asarray(level.map_data)
+    assert m.shape == (11, 11) and m[1:-1, 1:-1].sum() == 1 and m[5, 5] == 1
+    assert (m[0] == 1).all() and (m[:, 0] == 1).all() and (m[-1] == 1).all() and (m[:, -1] == 1).all()
+    np.testing.assert_allclose(level.agent_pos, [1.5, 1.5])
+    np.testing.assert_allclose(level.goal_pos, [9.5, 9.5])
+    assert float(jaxnav_level_stats(jax.tree.map(lambda x: x[None], level))["shortest_path"][0]) == 16

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from ued.types import Box, LevelEnv, LevelGenerator, LevelSpace, Mutator
+from ued.types import Box, GridEditor, LevelEnv, LevelGenerator, LevelSpace, Mutator
 
 INSTALL = "pip install -e '.[jaxnav]'  (or: pip install jaxmarl==0.2.0)"
 HELD_OUT = ("BlankTest", "MiddleTest", "SingleNav1", "SingleNav2", "SingleNav3")
@@ -165,6 +165,20 @@ def jaxnav_mutator(num_edits: int = 5) -> Mutator:
     return Mutator(mutate=mutate)
 
 
+def jaxnav_editor(map_size: int = 11) -> GridEditor:
+    """PAIRED's editor for JaxNav: the adversary edits the ``(map_size - 2)^2`` interior (the
+    border stays blocked); start and goal at the chosen cells' centres, a random heading."""
+    inner = map_size - 2
+
+    def build(walls, goal, agent, key):
+        map_data = jnp.ones((map_size, map_size), jnp.int32).at[1:-1, 1:-1].set(walls.astype(jnp.int32))
+        centre = lambda xy: xy.astype(jnp.float32) + 1.5  # interior cell (x, y) -> map coordinates
+        return JaxNavLevel(map_data=map_data, agent_pos=centre(agent),
+                           agent_theta=jax.random.uniform(key, (), jnp.float32, -jnp.pi, jnp.pi), goal_pos=centre(goal))
+
+    return GridEditor(height=inner, width=inner, build=build)
+
+
 def make_jaxnav(map_size: int = 11, max_steps: int = 500, lidar_num_beams: int = 200, **jaxnav_kwargs):
     """The single-robot JaxNav env as a ``LevelEnv``, and the package's env object.
 
@@ -279,8 +293,9 @@ def jaxnav_level_space(map_size: int = 11, fill: float = 0.6, max_steps: int = 5
     names = tuple(held_out or ())
     return LevelSpace(env=env, generator=jaxnav_generator(map_size, fill), mutator=jaxnav_mutator(num_edits),
                       held_out=named_levels(names, map_size) if names else None, held_out_names=names,
-                      level_stats=jaxnav_level_stats, render=render_level, name="jaxnav")
+                      level_stats=jaxnav_level_stats, render=render_level, name="jaxnav",
+                      editor=jaxnav_editor(map_size))
 
 
-__all__ = ["HELD_OUT", "JaxNavLevel", "JaxNavParams", "JaxNavState", "grid_distance", "jaxnav_generator",
+__all__ = ["HELD_OUT", "JaxNavLevel", "JaxNavParams", "JaxNavState", "grid_distance", "jaxnav_editor", "jaxnav_generator",
            "jaxnav_level_space", "jaxnav_level_stats", "jaxnav_mutator", "make_jaxnav", "named_levels", "render_level"]

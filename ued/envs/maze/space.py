@@ -9,11 +9,11 @@ import jax.numpy as jnp
 
 from ued.envs.maze.env import make_maze
 from ued.envs.maze.generators import maze_mutator, random_maze_generator
-from ued.envs.maze.level import HELD_OUT_LEVEL_NAMES, named_levels
+from ued.envs.maze.level import HELD_OUT_LEVEL_NAMES, make_level, named_levels
 from ued.envs.maze.env import MazeState
 from ued.envs.maze.render import render_level, render_state
 from ued.envs.maze.solver import solve
-from ued.types import LevelGenerator, LevelSpace
+from ued.types import GridEditor, LevelGenerator, LevelSpace
 
 
 def maze_level_stats(max_steps: int):
@@ -108,4 +108,15 @@ def maze_level_space(height: int = 13, width: int = 13, n_walls: int = 25, sampl
         render=render_level,
         name="maze",
         render_episode=render_maze_episode,
+        editor=maze_editor(height, width),
     )
+
+
+def maze_editor(height: int, width: int) -> GridEditor:
+    """PAIRED's editor for ``height x width`` mazes: walls, goal and agent cells as given, a
+    random agent direction."""
+
+    def build(walls, goal, agent, key):
+        return make_level(walls, goal, agent, jax.random.randint(key, (), 0, 4))
+
+    return GridEditor(height=height, width=width, build=build)
