@@ -69,7 +69,7 @@ def small_state(seed=0):
 
 
 def test_save_and_restore_round_trip_keeps_only_the_latest(tmp_path):
-    run = str(tmp_path)
+    run = str(tmp_path / "0_env.held_out=[A,B],seed=0")  # a Hydra sweep job's directory name
     for u in (1, 2, 3):
         save_checkpoint(run, u, small_state(u), {"config": {"a": u}}, keep=2)
     assert [u for u, _ in ck.checkpoint_dirs(run)] == [2, 3]
@@ -173,7 +173,7 @@ def test_interrupt_and_resume_equals_the_uninterrupted_run(tmp_path, curriculum)
     for u in (3, 4):
         shutil.rmtree(cut / "checkpoints" / f"update_{u:08d}")
     resumed = train(c, str(cut))
-    assert resumed["complete"]
+    assert resumed["complete"] and resumed["resumed_from"] == 2 and summary["resumed_from"] is None
     metrics = lambda d: read_jsonl(str(d / "metrics.jsonl"))
     assert any(k.startswith("curriculum/") for k in metrics(full)[0])
     if curriculum == "sfl":

@@ -334,7 +334,8 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
 
     Returns:
         A summary: final training metrics (means over seeds), the last held-out evaluation,
-        ``update`` (updates done), ``complete`` and ``interrupted`` (the signal's name or None).
+        ``update`` (updates done), ``complete``, ``interrupted`` (the signal's name or None)
+        and ``resumed_from`` (the checkpoint's update, or None for a fresh start).
 
     Raises:
         ConfigError: a bad setting, or a resume that does not fit the checkpoint.
@@ -457,7 +458,7 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
         progress.close()
         logger.close()
     summary.update(update=update, complete=update == cfg.num_updates, interrupted=stop.signal_name,
-                   seconds=time.perf_counter() - start)
+                   resumed_from=ckpt.update if ckpt is not None else None, seconds=time.perf_counter() - start)
     return summary
 
 
@@ -522,6 +523,9 @@ def main(cfg: DictConfig) -> None:
     if not summary["complete"]:
         print(f"paused at update {summary['update']} of {cfg.num_updates} (session_updates={cfg.session_updates}), "
               f"checkpoint saved; run the same command (or run_dir={run_dir}) to continue")
+        return
+    if summary["resumed_from"] == cfg.num_updates:
+        print(f"already complete: {run_dir} holds all {cfg.num_updates} updates (raise num_updates to extend it)")
         return
     nan = float("nan")
     print(f"done: {cfg.num_updates} updates in {summary['seconds']:.0f} s; final train solve rate "

@@ -17,6 +17,7 @@ fails (disk full, permissions), leaves the earlier checkpoints intact and loadab
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -41,6 +42,22 @@ def _checkpointer():
     import orbax.checkpoint as ocp
 
     return ocp.Checkpointer(ocp.StandardCheckpointHandler())
+
+
+@contextlib.contextmanager
+def _orbax_path(path: str):
+    """``path`` as orbax can use it: tensorstore misreads some characters in paths (``[``/``]``,
+    which Hydra's sweep directory names contain), so such paths go through a symlink."""
+    if not any(c in path for c in "[]*?{}"):
+        yield path
+        return
+    link_dir = tempfile.mkdtemp(prefix="ued-ckpt-")
+    link = os.path.join(link_dir, "p")
+    try:
+        os.symlink(os.path.abspath(path), link)
+        yield link
+    finally:
+        shutil.rmtree(link_dir, ignore_errors=True)
 
 
 def _path_str(path) -> str:
@@ -161,7 +178,8 @@ def restore_state(info: CheckpointInfo, abstract_state, what: str = "this config
         raise CheckpointError(f"checkpoint {info.path} does not fit {what}; the state differs in:\n  "
                               + "\n  ".join(diffs))
     try:
-        return _checkpointer().restore(os.path.join(info.path, "state"), abstract_state)
+        with _orbax_path(os.path.join(info.path, "state")) as state_path:
+            return _checkpointer().restore(state_path, abstract_state)
     except Exception as e:  # orbax/tensorstore raise many types for unreadable files
         raise CheckpointError(f"checkpoint {info.path} is corrupted: its state could not be read "
                               f"({type(e).__name__}: {str(e).splitlines()[0][:300]})") from None
@@ -196,7 +214,8 @@ def save_checkpoint(run_dir: str, update: int, state, meta: dict, keep: int) -> 
             if name.startswith((".tmp-", ".old-")):
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
         tmp = tempfile.mkdtemp(prefix=f".tmp-update_{update:08d}-", dir=root)
-        _checkpointer().save(os.path.join(tmp, "state"), state)
+        with _orbax_path(tmp) as tmp_path:
+            _checkpointer().save(os.path.join(tmp_path, "state"), state)
         meta = {**meta, "format": FORMAT_VERSION, "update": int(update), "manifest": tree_manifest(state)}
         with open(os.path.join(tmp, "meta.json"), "w") as f:
             json.dump(meta, f, indent=1, default=_json_default)
