@@ -61,6 +61,9 @@ def test_defaults_follow_the_literature():
         ("env.n_walls=500", r"env: n_walls must be an integer in \[0, 167\]"),
         ("updates_per_chunk=7", "updates_per_chunk=7 must divide num_updates=400"),
         ("eval.every=30", "eval.every=30 must be a multiple of updates_per_chunk=25"),
+        ("checkpoint_every=30", "checkpoint_every must be 0 or a positive multiple of updates_per_chunk=25, got 30"),
+        ("on_nonfinite=ignore", "on_nonfinite must be stop or skip, got 'ignore'"),
+        ("resume=maybe", "resume must be auto, true or false, got 'maybe'"),
     ],
 )
 def test_bad_config_fails_before_compiling(override, message, monkeypatch):

@@ -40,6 +40,9 @@ from ued.run.progress import TrainProgress
 CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
 
 
+RESUME_MODES = ("auto", True, False)
+
+
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the key, the value and what is allowed."""
 
@@ -86,6 +89,20 @@ def validate(cfg: DictConfig) -> None:
         check_alphas(cfg.eval.get("cvar_alphas") or [100])
     except (ValueError, TypeError) as e:
         raise ConfigError(f"eval.cvar_alphas: {e}") from None
+    ckpt_every = cfg.checkpoint_every
+    if not isinstance(ckpt_every, int) or isinstance(ckpt_every, bool) or ckpt_every < 0 or (ckpt_every and ckpt_every % chunk):
+        raise ConfigError(f"checkpoint_every must be 0 or a positive multiple of updates_per_chunk={chunk}, "
+                          f"got {ckpt_every!r}")
+    _positive_int(cfg, "keep_checkpoints")
+    if cfg.resume not in RESUME_MODES:
+        raise ConfigError(f"resume must be auto, true or false, got {cfg.resume!r}")
+    if cfg.on_nonfinite not in ("stop", "skip"):
+        raise ConfigError(f"on_nonfinite must be stop or skip, got {cfg.on_nonfinite!r}")
+    session = cfg.session_updates
+    if session is not None and (not isinstance(session, int) or isinstance(session, bool) or session <= 0
+                                or session % chunk):
+        raise ConfigError(f"session_updates must be null or a positive multiple of updates_per_chunk={chunk}, "
+                          f"got {session!r}")
     if cfg.progress not in ("auto", True, False):
         raise ConfigError(f"progress must be auto, true or false, got {cfg.progress!r}")
     if cfg.logger.wandb and cfg.logger.get("mode", "online") not in WANDB_MODES:
@@ -226,7 +243,6 @@ class NonFiniteError(RuntimeError):
 # (num_updates changes the learning-rate schedule from the resumed update on; that is allowed).
 SAFE_TO_CHANGE = ("logger", "progress", "num_updates", "updates_per_chunk", "eval", "checkpoint_every",
                   "keep_checkpoints", "resume", "session_updates", "on_nonfinite", "run_dir")
-RESUME_MODES = ("auto", True, False)
 
 
 def _flat(d, prefix=""):
@@ -248,7 +264,8 @@ def config_differences(old: dict, new: dict) -> list[tuple[str, Any, Any]]:
     return [(k, a.get(k, missing), b.get(k, missing)) for k in sorted(set(a) | set(b)) if a.get(k, missing) != b.get(k, missing)]
 
 
-def _is_safe(key: str) -> bool:
+def is_safe_change(key: str) -> bool:
+    """Whether a resumed run may change this dotted config key (see ``SAFE_TO_CHANGE``)."""
     return any(key == s or key.startswith(s + ".") for s in SAFE_TO_CHANGE)
 
 
@@ -277,24 +294,8 @@ def resume_config(saved: dict, cfg: DictConfig, overrides: list[str] | None) -> 
     return out, notes
 
 
-def _validate_lifecycle(cfg: DictConfig, chunk: int) -> None:
-    every = cfg.checkpoint_every
-    if not isinstance(every, int) or isinstance(every, bool) or every < 0 or (every and every % chunk):
-        raise ConfigError(f"checkpoint_every must be 0 or a positive multiple of updates_per_chunk={chunk}, got {every!r}")
-    _positive_int(cfg, "keep_checkpoints")
-    if cfg.resume not in RESUME_MODES:
-        raise ConfigError(f"resume must be auto, true or false, got {cfg.resume!r}")
-    if cfg.on_nonfinite not in ("stop", "skip"):
-        raise ConfigError(f"on_nonfinite must be stop or skip, got {cfg.on_nonfinite!r}")
-    s = cfg.session_updates
-    if s is not None and (not isinstance(s, int) or isinstance(s, bool) or s <= 0 or s % chunk):
-        raise ConfigError(f"session_updates must be null or a positive multiple of updates_per_chunk={chunk}, got {s!r}")
-
-
 def _find_checkpoint(cfg: DictConfig, run_dir: str) -> CheckpointInfo | None:
     """The checkpoint to resume from under the ``resume`` setting, or None to start afresh."""
-    if cfg.get("resume", "auto") not in RESUME_MODES:
-        raise ConfigError(f"resume must be auto, true or false, got {cfg.resume!r}")
     info = latest_checkpoint(run_dir)
     if cfg.resume is True and info is None:
         raise ConfigError(f"resume=true but {run_dir} has no checkpoint to resume from")
@@ -302,13 +303,10 @@ def _find_checkpoint(cfg: DictConfig, run_dir: str) -> CheckpointInfo | None:
         if info is not None:
             raise ConfigError(f"{run_dir} already holds a run (checkpoint at update {info.update}); "
                               "use resume=auto to continue it or choose another run_dir")
-        if read_jsonl_rows(os.path.join(run_dir, "metrics.jsonl")):
+        metrics = os.path.join(run_dir, "metrics.jsonl")
+        if os.path.exists(metrics) and read_jsonl(metrics):
             raise ConfigError(f"{run_dir} already holds a run's metrics; choose another run_dir")
     return info
-
-
-def read_jsonl_rows(path: str) -> list[dict]:
-    return read_jsonl(path) if os.path.exists(path) else []
 
 
 def _nonfinite(rows: list[dict]) -> tuple[dict, str] | None:
@@ -346,15 +344,15 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
     cfg = cfg.copy()
     with open_dict(cfg):
         cfg.run_dir = run_dir  # the directory actually used (sweeps put each job in its own)
+    validate(cfg)  # the command's settings (the resumed run's effective ones are checked by Run)
     ckpt = _find_checkpoint(cfg, run_dir)
     if ckpt is not None:
         cfg, notes = resume_config(ckpt.meta["config"], cfg, overrides)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         changed = config_differences(ckpt.meta["config"], OmegaConf.to_container(cfg, resolve=True))
-        unsafe = [f"{k}: {a!r} -> {b!r}" for k, a, b in changed if not _is_safe(k)]
+        unsafe = [f"{k}: {a!r} -> {b!r}" for k, a, b in changed if not is_safe_change(k)]
     run = Run(cfg)
-    _validate_lifecycle(cfg, run.chunk_size)
     try:
         os.makedirs(run_dir, exist_ok=True)
     except OSError as e:

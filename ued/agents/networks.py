@@ -23,17 +23,21 @@ import numpy as np
 from ued.types import Box, Discrete
 
 
-class ResetLSTM(nn.Module):
-    """An LSTM over a ``(T, B, F)`` sequence that zeroes its state where ``resets`` is True.
+class ResetRNN(nn.Module):
+    """A recurrent cell over a ``(T, B, F)`` sequence that zeroes its state where ``resets`` is True.
 
-    Carry ``(c, h)``, each ``(B, features)``.
+    Attributes:
+        features: the cell's width.
+        cell_type: a flax cell: ``nn.OptimizedLSTMCell`` (carry ``(c, h)``, each
+            ``(B, features)``) or ``nn.GRUCell`` (carry ``(B, features)``).
     """
 
     features: int
+    cell_type: type = nn.OptimizedLSTMCell
 
     @nn.compact
     def __call__(self, carry, x, resets):
-        cell = nn.OptimizedLSTMCell(self.features)
+        cell = self.cell_type(self.features)
 
         def step(cell, carry, inputs):
             xt, reset = inputs
@@ -42,6 +46,12 @@ class ResetLSTM(nn.Module):
 
         scan = nn.scan(step, variable_broadcast="params", split_rngs={"params": False})
         return scan(cell, carry, (x, resets))
+
+
+def _check_sizes(**sizes) -> None:
+    for name, v in sizes.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"agent.{name} must be a positive integer, got {v!r}")
 
 
 class ActorCritic(nn.Module):
@@ -73,7 +83,7 @@ class ActorCritic(nn.Module):
         if self.dir_embed:
             x = jnp.concatenate([x, nn.Embed(4, self.dir_embed, name="dir_embed")(direction)], axis=-1)
         if self.recurrent:
-            carry, x = ResetLSTM(self.hidden, name="lstm")(carry, x, resets)
+            carry, x = ResetRNN(self.hidden, nn.OptimizedLSTMCell, name="lstm")(carry, x, resets)
         else:
             x = nn.relu(nn.Dense(self.hidden, name="core")(x))
         actor = nn.relu(nn.Dense(self.head, name="actor_hidden")(x))
@@ -151,35 +161,12 @@ def maze_agent(action_space: Discrete, conv_features: int = 16, dir_embed: int =
     if not isinstance(action_space, Discrete):
         raise ValueError(f"maze_agent needs a Discrete action space, got {action_space!r}; "
                          "for continuous actions (env=jaxnav) use agent=jaxnav")
-    for name, v in (("conv_features", conv_features), ("hidden", hidden), ("head", head)):
-        if not isinstance(v, int) or v <= 0:
-            raise ValueError(f"agent.{name} must be a positive integer, got {v!r}")
+    _check_sizes(conv_features=conv_features, hidden=hidden, head=head)
     if not isinstance(dir_embed, int) or dir_embed < 0:
         raise ValueError(f"agent.dir_embed must be a non-negative integer, got {dir_embed!r}")
     net = ActorCritic(num_actions=action_space.n, conv_features=conv_features, dir_embed=dir_embed,
                       hidden=hidden, head=head, recurrent=recurrent)
     return categorical_agent(net, hidden, recurrent)
-
-
-class ResetGRU(nn.Module):
-    """A GRU over a ``(T, B, F)`` sequence that zeroes its state where ``resets`` is True.
-
-    Carry ``(B, features)``.
-    """
-
-    features: int
-
-    @nn.compact
-    def __call__(self, carry, x, resets):
-        cell = nn.GRUCell(self.features)
-
-        def step(cell, carry, inputs):
-            xt, reset = inputs
-            carry = jnp.where(reset[:, None], jnp.zeros_like(carry), carry)
-            return cell(carry, xt)
-
-        scan = nn.scan(step, variable_broadcast="params", split_rngs={"params": False})
-        return scan(cell, carry, (x, resets))
 
 
 class GaussianActorCritic(nn.Module):
@@ -204,7 +191,7 @@ class GaussianActorCritic(nn.Module):
     def __call__(self, carry, obs, resets):
         x = nn.relu(nn.Dense(self.embed, name="embed")(obs.astype(jnp.float32)))
         if self.recurrent:
-            carry, x = ResetGRU(self.hidden, name="gru")(carry, x, resets)
+            carry, x = ResetRNN(self.hidden, nn.GRUCell, name="gru")(carry, x, resets)
         a = nn.relu(nn.Dense(self.head, name="actor_hidden")(x))
         mean = nn.Dense(self.action_dim, name="actor_mean", kernel_init=nn.initializers.orthogonal(0.01))(a)
         log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
@@ -253,9 +240,7 @@ def lidar_agent(action_space, embed: int = 512, hidden: int = 512, head: int = 5
     if not isinstance(action_space, Box):
         raise ValueError(f"lidar_agent needs a continuous (Box) action space, got {action_space!r}; "
                          "for the maze use agent=lstm or agent=ff")
-    for name, v in (("embed", embed), ("hidden", hidden), ("head", head)):
-        if not isinstance(v, int) or v <= 0:
-            raise ValueError(f"agent.{name} must be a positive integer, got {v!r}")
+    _check_sizes(embed=embed, hidden=hidden, head=head)
     net = GaussianActorCritic(action_dim=int(np.prod(action_space.shape)), embed=embed, hidden=hidden, head=head,
                               recurrent=recurrent)
     return gaussian_agent(net, hidden, recurrent)

@@ -221,8 +221,10 @@ def save_checkpoint(run_dir: str, update: int, state, meta: dict, keep: int) -> 
             json.dump(meta, f, indent=1, default=_json_default)
             f.flush()
             os.fsync(f.fileno())
+        replaced = None
         if os.path.exists(final):  # re-saving the same update (e.g. a final save): replace it atomically
-            os.replace(final, os.path.join(root, ".old-" + os.path.basename(final)))
+            replaced = os.path.join(root, ".old-" + os.path.basename(final))
+            os.replace(final, replaced)
         os.replace(tmp, final)
         tmp = None
     except Exception as e:
@@ -232,16 +234,15 @@ def save_checkpoint(run_dir: str, update: int, state, meta: dict, keep: int) -> 
         kept = f"; the previous checkpoint {previous[-1][1]} is intact" if previous else ""
         cause = f"{type(e).__name__}: {e}" if not isinstance(e, OSError) else (e.strerror or str(e))
         raise CheckpointError(f"could not save the checkpoint of update {update} in {root}: {cause}{kept}") from e
+    if replaced is not None:
+        shutil.rmtree(replaced, ignore_errors=True)
     for _, path in checkpoint_dirs(run_dir)[:-keep]:
-        old = os.path.join(root, ".old-" + os.path.basename(path))
+        old = os.path.join(root, ".old-" + os.path.basename(path))  # renamed first: never a half-deleted checkpoint
         try:
             os.replace(path, old)
             shutil.rmtree(old, ignore_errors=True)
         except OSError:
             pass  # an old checkpoint that cannot be removed is harmless
-    for name in os.listdir(root):
-        if name.startswith(".old-"):
-            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
     return final
 
 

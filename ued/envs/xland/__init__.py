@@ -16,6 +16,7 @@ removes what the task needs.
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 import jax
@@ -128,8 +129,6 @@ def load_rulesets(benchmark: str | None = "trivial-21k", path: str | None = None
     """
     _, benchmarks, _, _, _ = _xminigrid()
     if path is not None:
-        import os
-
         if not os.path.exists(path):
             raise FileNotFoundError(f"env.path={path!r}: no such ruleset benchmark file")
         return benchmarks.load_benchmark_from_path(path)
