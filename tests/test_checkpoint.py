@@ -235,6 +235,28 @@ def test_plr_buffer_capacity_change_is_refused(tmp_path):
               str(tmp_path))
 
 
+def test_chunks_of_any_length_give_the_same_run_and_resume_off_the_grid(tmp_path):
+    """num_updates need not be a multiple of updates_per_chunk (the last chunk is shorter), and
+    a resume from a checkpoint off the chunk grid runs a short chunk back onto it."""
+    ones = cfg("num_updates=3", "eval.every=0", "checkpoint_every=0")
+    twos = cfg("num_updates=3", "updates_per_chunk=2", "eval.every=2", "checkpoint_every=2")
+    train(ones, str(tmp_path / "ones"))
+    train(twos, str(tmp_path / "twos"))  # chunks of 2 and 1
+    metrics = lambda d: read_jsonl(str(tmp_path / d / "metrics.jsonl"))
+    assert [r["update"] for r in metrics("twos")] == [1, 2, 3]
+    assert metrics("twos") == metrics("ones")
+    tree_equal(ued.load(str(tmp_path / "twos")).state, ued.load(str(tmp_path / "ones")).state)
+    assert [u for u, _ in ck.checkpoint_dirs(str(tmp_path / "twos"))] == [2, 3]
+    assert [r["update"] for r in read_jsonl(str(tmp_path / "twos" / "eval.jsonl"))] == [0, 2, 3]
+    # extend the finished run from its checkpoint at 3: a chunk of 1 to 4, then 4 to 6, then 6 to 7
+    summary = train(cfg("num_updates=7", "updates_per_chunk=2", "eval.every=2", "checkpoint_every=2"),
+                    str(tmp_path / "twos"))
+    assert summary["resumed_from"] == 3 and summary["complete"]
+    assert [r["update"] for r in metrics("twos")] == list(range(1, 8))
+    assert [u for u, _ in ck.checkpoint_dirs(str(tmp_path / "twos"))] == [2, 3, 4, 6, 7]  # keep_checkpoints=10
+    assert [r["update"] for r in read_jsonl(str(tmp_path / "twos" / "eval.jsonl"))] == [0, 2, 3, 4, 6, 7]
+
+
 # ---------------------------------------------------------------- non-finite losses
 
 def nan_after(step):
@@ -300,6 +322,7 @@ def test_sigterm_saves_a_checkpoint_and_the_run_continues_from_its_directory(tmp
     out = subprocess.run([sys.executable, "-m", "ued.train", f"run_dir={run_dir}", f"num_updates={stopped + 2}",
                           "progress=false"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "warning" not in out.stderr
+    assert "warning" not in out.stderr  # the saved config (updates_per_chunk=1, not the default 25) is the one in effect
+    assert f"note: num_updates 200 -> {stopped + 2} with agent.ppo.anneal_lr=true" in out.stderr
     assert [r["update"] for r in read_jsonl(str(metrics))] == list(range(1, stopped + 3))
     assert ued.load(str(run_dir)).config.agent.network.hidden == 8

@@ -59,7 +59,7 @@ def test_defaults_follow_the_literature():
         ("agent.ppo.gamma=1.5", r"agent.ppo.gamma must be in \[0, 1\], got 1.5"),
         ("env.held_out=[Nope]", "env: unknown named level 'Nope'; valid names are: .*SixteenRooms"),
         ("env.n_walls=500", r"env: n_walls must be an integer in \[0, 167\]"),
-        ("updates_per_chunk=7", "updates_per_chunk=7 must divide num_updates=400"),
+        ("updates_per_chunk=0", "updates_per_chunk must be a positive integer, got 0"),
         ("eval.every=30", "eval.every=30 must be a multiple of updates_per_chunk=25"),
         ("checkpoint_every=30", "checkpoint_every must be 0 or a positive multiple of updates_per_chunk=25, got 30"),
         ("on_nonfinite=ignore", "on_nonfinite must be stop or skip, got 'ignore'"),

@@ -107,10 +107,11 @@ class Trainer(NamedTuple):
 
     Attributes:
         init: ``key -> TrainState`` (vmapped over seeds when ``num_seeds > 1``: ``keys (S,)``).
-        chunk: ``(state, start_update) -> (state, metrics, levels)``: ``updates_per_chunk``
-            updates, numbered from ``start_update`` (an int32 scalar shared by all seeds);
-            metrics are ``(updates_per_chunk,)`` arrays (``(S, updates_per_chunk)`` for seeds),
-            levels the last update's proposed levels.
+        chunk: ``(state, start_update, length=updates_per_chunk) -> (state, metrics, levels)``:
+            ``length`` updates (a Python int: static under ``jit``, each value compiles once),
+            numbered from ``start_update`` (an int32 scalar shared by all seeds); metrics are
+            ``(length,)`` arrays (``(S, length)`` for seeds), levels the last update's proposed
+            levels.
         evaluate: ``(params, key) -> {"named": ..., "random": ...}``: results (see
             ``make_level_evaluator``) on the level space's named held-out levels and on a fixed
             set of held-out random levels (plus ``"sampled_pass2"`` ``(N,)``, an independent
@@ -140,7 +141,7 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         num_envs: parallel environments (levels) per update.
         num_steps: rollout length per update.
         num_updates: total updates of the run (sets the learning-rate schedule).
-        updates_per_chunk: updates per compiled call.
+        updates_per_chunk: updates per compiled call (the default ``length`` of ``chunk``).
         num_seeds: independent seeds trained in one compiled call (vmapped).
         eval_attempts: episodes per held-out level and policy mode.
         eval_random_levels: size of a fixed set of held-out random levels evaluated alongside
@@ -237,8 +238,8 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         new_state = TrainState(params=params, opt_state=opt_state, curriculum=cur, key=key, update=state.update + 1)
         return new_state, (metrics, levels)
 
-    def chunk(state: TrainState, start_update):
-        indices = jnp.asarray(start_update, jnp.int32) + jnp.arange(updates_per_chunk, dtype=jnp.int32)
+    def chunk(state: TrainState, start_update, length: int = updates_per_chunk):
+        indices = jnp.asarray(start_update, jnp.int32) + jnp.arange(length, dtype=jnp.int32)
         state, (metrics, levels) = jax.lax.scan(one_update, state, indices)
         return state, metrics, jax.tree.map(lambda x: x[-1], levels)
 
@@ -263,7 +264,10 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
             return out
 
     if num_seeds > 1:
-        init_fn, chunk_fn = jax.vmap(init), jax.vmap(chunk, in_axes=(0, None))
+        init_fn = jax.vmap(init)
+
+        def chunk_fn(state, start_update, length: int = updates_per_chunk):
+            return jax.vmap(lambda s, u: chunk(s, u, length), in_axes=(0, None))(state, start_update)
         eval_fn = jax.vmap(evaluate) if evaluate is not None else None
     else:
         init_fn, chunk_fn, eval_fn = init, chunk, evaluate

@@ -75,10 +75,6 @@ def validate(cfg: DictConfig) -> None:
         _positive_int(cfg, key)
     if not isinstance(cfg.eval.random_levels, int) or cfg.eval.random_levels < 0:
         raise ConfigError(f"eval.random_levels must be a non-negative integer, got {cfg.eval.random_levels!r}")
-    if cfg.num_updates % min(cfg.updates_per_chunk, cfg.num_updates):
-        raise ConfigError(
-            f"updates_per_chunk={cfg.updates_per_chunk} must divide num_updates={cfg.num_updates} "
-            "(every compiled call runs the same number of updates)")
     every = cfg.eval.every
     if not isinstance(every, int) or every < 0:
         raise ConfigError(f"eval.every must be a non-negative integer, got {every!r}")
@@ -294,6 +290,17 @@ def resume_config(saved: dict, cfg: DictConfig, overrides: list[str] | None) -> 
     return out, notes
 
 
+def _note_schedule_change(ckpt: CheckpointInfo, changed, cfg: DictConfig) -> None:
+    """Says how a changed ``num_updates`` moves an annealed learning rate (allowed, but visible)."""
+    ppo = cfg.agent.get("ppo", {})
+    for key, old, new in changed:
+        if key == "num_updates" and ppo.get("anneal_lr", False) and isinstance(old, int) and old > 0:
+            u, lr = ckpt.update, float(ppo.lr)
+            print(f"note: num_updates {old} -> {new} with agent.ppo.anneal_lr=true: the learning rate now anneals to 0 "
+                  f"at update {new}, so at update {u} it is {lr * max(0.0, 1 - u / new):.3g} instead of "
+                  f"{lr * max(0.0, 1 - u / old):.3g}", file=sys.stderr)
+
+
 def _find_checkpoint(cfg: DictConfig, run_dir: str) -> CheckpointInfo | None:
     """The checkpoint to resume from under the ``resume`` setting, or None to start afresh."""
     info = latest_checkpoint(run_dir)
@@ -344,7 +351,8 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
     cfg = cfg.copy()
     with open_dict(cfg):
         cfg.run_dir = run_dir  # the directory actually used (sweeps put each job in its own)
-    validate(cfg)  # the command's settings (the resumed run's effective ones are checked by Run)
+    if cfg.resume not in RESUME_MODES:  # the rest is checked by Run, on the settings in effect after a resume
+        raise ConfigError(f"resume must be auto, true or false, got {cfg.resume!r}")
     ckpt = _find_checkpoint(cfg, run_dir)
     if ckpt is not None:
         cfg, notes = resume_config(ckpt.meta["config"], cfg, overrides)
@@ -352,6 +360,7 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
             print(f"note: {note}", file=sys.stderr)
         changed = config_differences(ckpt.meta["config"], OmegaConf.to_container(cfg, resolve=True))
         unsafe = [f"{k}: {a!r} -> {b!r}" for k, a, b in changed if not is_safe_change(k)]
+        _note_schedule_change(ckpt, changed, cfg)
     run = Run(cfg)
     try:
         os.makedirs(run_dir, exist_ok=True)
@@ -374,9 +383,6 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
         update, extra_steps, wandb_id = ckpt.update, float(ckpt.meta.get("curriculum_env_steps", 0.0)), ckpt.meta.get("wandb_id")
         if update > cfg.num_updates:
             raise ConfigError(f"the checkpoint is at update {update}, past num_updates={cfg.num_updates}")
-        if (cfg.num_updates - update) % run.chunk_size:
-            raise ConfigError(f"updates_per_chunk={run.chunk_size} must divide the {cfg.num_updates - update} "
-                              f"updates left after the checkpoint at update {update}")
     for name in ("metrics.jsonl", "eval.jsonl"):  # rows after the checkpoint are produced again
         truncate_jsonl(os.path.join(run_dir, name), update if ckpt is not None else -1)
 
@@ -389,7 +395,7 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
         wandb_cfg.setdefault("name", os.path.basename(os.path.normpath(run_dir)))
         wandb_cfg["id"] = wandb_id
     logger = RunLogger(run_dir, resolved, wandb_cfg)
-    chunk = jax.jit(trainer.chunk, donate_argnums=0)
+    chunk = jax.jit(trainer.chunk, donate_argnums=0, static_argnames="length")
     evaluate = jax.jit(trainer.evaluate) if trainer.evaluate is not None else None
     if ckpt is None:
         state = init(keys)
@@ -423,7 +429,11 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
             if ckpt is None:
                 last_eval = do_eval(0, None)  # the untrained policy, for reference
             while update < session_end:
-                state, metrics, levels = chunk(state, jnp.int32(update))
+                # chunks end on multiples of the chunk size (where evaluations and checkpoints fall), or
+                # at the end: a shorter first or last chunk (a resume off the grid, num_updates not a
+                # multiple) compiles once more
+                length = min(update - update % run.chunk_size + run.chunk_size, session_end) - update
+                state, metrics, levels = chunk(state, jnp.int32(update), length=length)
                 metrics = jax.device_get(metrics)
                 rows = _rows(metrics, update, trainer.steps_per_update, extra_steps, cfg.num_seeds)
                 logger.log_updates(rows)
@@ -436,7 +446,7 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
                             if saved_at is not None else "no checkpoint had been saved yet")
                     raise NonFiniteError(f"update {row['update']}{where}: {what}; the run stopped and {kept}. "
                                          "Set on_nonfinite=skip to skip such updates instead")
-                update += run.chunk_size
+                update += length
                 if "curriculum_env_steps" in rows[-1]:
                     extra_steps = rows[-1]["curriculum_env_steps"]
                 last = [r for r in rows if r["update"] == update]
