@@ -4,6 +4,7 @@
     python experiments/benchmark.py train [HYDRA OVERRIDES ...] --updates 10 --json dr.json
     python experiments/benchmark.py components --json components.json
     python experiments/benchmark.py evaluate [--run-dir RUN] --levels 10000 --episodes 10 --json eval.json
+    python experiments/benchmark.py xland-tables --rulesets 1000000 --json xland.json
 
 Subcommands:
     env         jitted random-policy rollout over many parallel mazes (auto-replay): compile
@@ -18,6 +19,9 @@ Subcommands:
                 default LSTM agent (untrained: every episode runs to the time limit, the worst
                 case) or a trained run's agent (``--run-dir``): levels x episodes per second, env
                 steps per second, peak memory.
+    xland-tables  compile time, program size and memory of an XLand DR update drawing from a
+                synthetic table of ``--rulesets`` rulesets, with the package's sampler (tables
+                closed over: embedded in the program) and with ued's (tables on the host).
 
 Figures are recorded in BENCHMARKS.md with the command and machine that produced them.
 """
@@ -283,6 +287,51 @@ def bench_evaluate(args) -> dict:
             "peak_rss_mib": peak_rss_mib()}
 
 
+def bench_xland_tables(args) -> dict:
+    """Compile cost of XLand training with a large ruleset table: the package's sampler (the
+    tables closed over, so embedded in the program) against ours (tables on the host)."""
+    import tempfile
+
+    import numpy as np
+    from xminigrid.benchmarks import Benchmark, save_bz2_pickle
+
+    from ued.envs.xland import xland_generator, xland_level_space
+    from ued.agents import maze_agent, PPOConfig
+    from ued.curricula import dr
+    from ued.loop import make_train
+    from ued.types import LevelGenerator
+
+    n, rng = args.rulesets, np.random.default_rng(0)
+    shapes = {"goals": (n, 5), "rules": (n, args.max_rules, 7), "init_tiles": (n, args.max_tiles, 2)}
+    tables = {k: rng.integers(0, 10, size=s, dtype=np.uint8) for k, s in shapes.items()}
+    bench = Benchmark(num_rules=np.zeros(n, np.uint8), **tables)
+    nbytes = sum(v.nbytes for v in tables.values())
+    with tempfile.TemporaryDirectory() as d:  # the level space needs a file; a 1-ruleset one
+        path = os.path.join(d, "one.bz2")
+        save_bz2_pickle({k: v[:1] for k, v in tables.items()} | {"num_rules": np.zeros(1, np.uint8)}, path)
+        base = xland_level_space(path=path)
+    agent = maze_agent(base.env.action_space, hidden=args.hidden)
+    out = {"benchmark": "xland-tables", "rulesets": n, "table_mib": nbytes / 2**20}
+    samplers = {"embedded": lambda: LevelGenerator(sample=bench.sample_ruleset), "host": lambda: xland_generator(bench)}
+    for name in ([args.sampler] if args.sampler != "both" else list(samplers)):
+        gen = samplers[name]()
+        ls = base._replace(generator=gen)
+        trainer = make_train(ls, dr(ls, args.num_envs), agent, PPOConfig(), num_envs=args.num_envs,
+                             num_steps=args.num_steps, num_updates=2, updates_per_chunk=1)
+        state = jax.block_until_ready(jax.jit(trainer.init)(jax.random.key(0)))
+        t0 = time.perf_counter()
+        lowered = jax.jit(trainer.chunk).lower(state, jnp.int32(0))
+        hlo = len(lowered.as_text())
+        compiled = lowered.compile()
+        out[f"{name}_compile_s"] = time.perf_counter() - t0
+        out[f"{name}_hlo_mib"] = hlo / 2**20
+        t0 = time.perf_counter()
+        jax.block_until_ready(compiled(state, jnp.int32(0)))
+        out[f"{name}_update_s"] = time.perf_counter() - t0
+        out[f"{name}_peak_rss_mib"] = peak_rss_mib()  # the process's: run one sampler per process to compare
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="which", required=True)
@@ -306,10 +355,19 @@ def main(argv=None) -> None:
     p_eval.add_argument("--episodes", type=int, default=10)
     p_eval.add_argument("--parallel-episodes", type=int, default=8192)
     p_eval.add_argument("--json", default=None)
+    p_xl = sub.add_parser("xland-tables", help="XLand compile cost with a large ruleset table")
+    p_xl.add_argument("--rulesets", type=int, default=1_000_000)
+    p_xl.add_argument("--max-rules", type=int, default=9, help="rules per ruleset in the synthetic table")
+    p_xl.add_argument("--max-tiles", type=int, default=10, help="initial tiles per ruleset")
+    p_xl.add_argument("--num-envs", type=int, default=32)
+    p_xl.add_argument("--num-steps", type=int, default=64)
+    p_xl.add_argument("--hidden", type=int, default=256)
+    p_xl.add_argument("--sampler", choices=("both", "embedded", "host"), default="both")
+    p_xl.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
     result = {"env": bench_env, "train": bench_train, "components": bench_components,
-              "evaluate": bench_evaluate}[args.which](args)
+              "evaluate": bench_evaluate, "xland-tables": bench_xland_tables}[args.which](args)
     result["machine"] = machine()
     width = max(len(k) for k in result)
     for k, v in result.items():

@@ -18,7 +18,7 @@ from xminigrid.core.constants import TILES_REGISTRY, Colors, Tiles  # noqa: E402
 from xminigrid.core.goals import AgentHoldGoal, AgentNearGoal  # noqa: E402
 from xminigrid.core.rules import AgentHoldRule, EmptyRule  # noqa: E402
 
-from ued.envs.xland import load_rulesets, xland_level_space  # noqa: E402
+from ued.envs.xland import load_rulesets, xland_generator, xland_level_space  # noqa: E402
 
 
 def tile(t, c):
@@ -64,6 +64,23 @@ def test_rulesets_come_through_the_packages_loader(space):
         load_rulesets("nope")
     with pytest.raises(FileNotFoundError, match="no such ruleset benchmark file"):
         load_rulesets(path=path + ".missing")
+
+
+def test_the_generator_draws_as_the_package_does_without_embedding_the_tables(space):
+    ls, path = space
+    bench = load_rulesets(path=path)
+    keys = jax.random.split(jax.random.key(1), 64)
+    ours = jax.jit(jax.vmap(ls.generator.sample))(keys)
+    theirs = jax.vmap(bench.sample_ruleset)(keys)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    nested = jax.vmap(jax.vmap(ls.generator.sample))(keys.reshape(8, 8))  # seeds x envs
+    np.testing.assert_array_equal(np.asarray(nested.rules).reshape(64, *ours.rules.shape[1:]), np.asarray(ours.rules))
+    # a benchmark 2,000 times larger compiles to a program of the same size: the tables stay on the host
+    big = jax.tree.map(lambda a: np.repeat(np.asarray(a), 2000, axis=0), bench)
+    hlo = lambda b: jax.jit(xland_generator(b).sample).lower(jax.random.key(0)).as_text()
+    assert abs(len(hlo(big)) - len(hlo(bench))) < 100 and len(hlo(big)) < np.asarray(big.rules).nbytes
 
 
 def test_reset_and_step_match_the_package_on_the_same_ruleset(space):

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from ued.types import Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
@@ -138,8 +139,38 @@ def load_rulesets(benchmark: str | None = "trivial-21k", path: str | None = None
 
 
 def xland_generator(bench) -> LevelGenerator:
-    """Uniformly random rulesets of a loaded benchmark (domain randomisation)."""
-    return LevelGenerator(sample=bench.sample_ruleset)
+    """Uniformly random rulesets of a loaded benchmark (domain randomisation).
+
+    The benchmark's tables stay in host memory: the ruleset index is drawn in the compiled
+    program (as the package's ``sample_ruleset`` draws it) and the rows are fetched by a
+    ``jax.pure_callback``. Closed over directly, the tables would be embedded in every compiled
+    program as constants (hundreds of MB for the 1M and 3M-ruleset benchmarks, each compile).
+
+    Args:
+        bench: an ``xminigrid.benchmarks.Benchmark`` (``goals (N, G)``, ``rules (N, R, 7)``,
+            ``init_tiles (N, T, 2)``), e.g. from ``load_rulesets``.
+
+    Returns:
+        A ``LevelGenerator`` whose ``sample(key)`` is a ``RuleSet`` with ``goal (G,)``,
+        ``rules (R, 7)``, ``init_tiles (T, 2)`` (vmappable and jittable).
+    """
+    _, _, RuleSet, _, _ = _xminigrid()
+    tables = {"goal": np.asarray(bench.goals), "rules": np.asarray(bench.rules),
+              "init_tiles": np.asarray(bench.init_tiles)}
+    n = len(tables["goal"])
+    if n == 0:
+        raise ValueError("the ruleset benchmark is empty")
+    shapes = RuleSet(**{k: jax.ShapeDtypeStruct(v.shape[1:], v.dtype) for k, v in tables.items()})
+
+    def rows(index):  # on the host; index is () or, under vmap, (B,)
+        index = np.asarray(index)
+        return RuleSet(**{k: v[index] for k, v in tables.items()})
+
+    def sample(key):
+        index = jax.random.randint(key, shape=(), minval=0, maxval=n)
+        return jax.pure_callback(rows, shapes, index, vmap_method="expand_dims")
+
+    return LevelGenerator(sample=sample)
 
 
 def _tile_pairs(level):
