@@ -219,6 +219,9 @@ class LevelSpace(NamedTuple):
         render_episode: ``(level, trace (T, 4)) -> uint8 (T, H, W, 3)`` frames from an
             evaluation trace of ``(x, y, dir, done)`` rows (jittable), or None.
         editor: a ``GridEditor`` for level-designing adversaries (PAIRED), or None.
+        eval_generator: where evaluation's random levels come from (the CVaR evaluator's fixed
+            set and training's held-out random levels) when they must be kept apart from
+            training's (XLand's test split of a ruleset benchmark); None: ``generator``.
     """
 
     env: LevelEnv
@@ -231,6 +234,7 @@ class LevelSpace(NamedTuple):
     name: str
     render_episode: Optional[Callable[[Level, Array], Array]] = None
     editor: Optional[GridEditor] = None
+    eval_generator: Optional[LevelGenerator] = None
 
 
 # ---------------------------------------------------------------------------------------

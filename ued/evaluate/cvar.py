@@ -96,7 +96,8 @@ def cvar_from_passes(pass1, pass2, alphas: Sequence[float] = DEFAULT_ALPHAS) -> 
 
 def sample_eval_levels(level_space: LevelSpace, num_levels: int, seed: int = EVAL_LEVELS_KEY,
                        solvable_only: bool = True, batch: int = 4096, max_batches: int = 1000):
-    """A fixed set of ``num_levels`` levels from the generator (solvable ones where known).
+    """A fixed set of ``num_levels`` levels from the level space's ``eval_generator`` (its
+    ``generator`` when it has none), solvable ones where known.
 
     Candidate ``j`` is drawn from ``jax.random.key(seed)`` folded with ``j`` and candidates are
     kept in order, so the set depends only on ``seed`` and the level space, and the first
@@ -114,12 +115,13 @@ def sample_eval_levels(level_space: LevelSpace, num_levels: int, seed: int = EVA
     if not isinstance(num_levels, int) or num_levels <= 0:
         raise ValueError(f"num_levels must be a positive integer, got {num_levels!r}")
     key = jax.random.key(seed)
+    generator = level_space.eval_generator or level_space.generator
     batch = min(batch, max(256, 2 * num_levels))  # a compute knob only: level j always comes from key j
 
     @jax.jit
     def draw(i):
         keys = jax.vmap(lambda j: jax.random.fold_in(key, j))(i * batch + jnp.arange(batch))
-        levels = jax.vmap(level_space.generator.sample)(keys)
+        levels = jax.vmap(generator.sample)(keys)
         return levels, level_space.level_stats(levels)
 
     kept_levels, kept_stats, ids, have = [], [], [], 0

@@ -19,6 +19,7 @@ from xminigrid.core.goals import AgentHoldGoal, AgentNearGoal  # noqa: E402
 from xminigrid.core.rules import AgentHoldRule, EmptyRule  # noqa: E402
 
 from ued.envs.xland import load_rulesets, xland_generator, xland_level_space  # noqa: E402
+from ued.evaluate import sample_eval_levels  # noqa: E402
 
 
 def tile(t, c):
@@ -48,7 +49,7 @@ def write_benchmark(path):
 @pytest.fixture(scope="module")
 def space(tmp_path_factory):
     path = write_benchmark(str(tmp_path_factory.mktemp("xland") / "tiny.bz2"))
-    return xland_level_space(path=path, max_steps=40), path
+    return xland_level_space(path=path, max_steps=40, test_fraction=0.0), path
 
 
 def test_rulesets_come_through_the_packages_loader(space):
@@ -64,6 +65,23 @@ def test_rulesets_come_through_the_packages_loader(space):
         load_rulesets("nope")
     with pytest.raises(FileNotFoundError, match="no such ruleset benchmark file"):
         load_rulesets(path=path + ".missing")
+
+
+def test_a_test_split_of_the_rulesets_is_kept_for_evaluation(space):
+    _, path = space
+    ls = xland_level_space(path=path, max_steps=40, test_fraction=0.34)  # of 3 rulesets: 2 train, 1 test
+    goals = lambda table: {tuple(np.asarray(g)) for g in table}
+    trained_on = goals(jax.vmap(ls.generator.sample)(jax.random.split(jax.random.key(0), 200)).goal)
+    evaluated_on = goals(sample_eval_levels(ls, 20)[0].goal)
+    bench = load_rulesets(path=path)
+    assert len(trained_on) == 2 and len(evaluated_on) == 1 and not trained_on & evaluated_on
+    assert trained_on | evaluated_on == goals(bench.goals)
+    _, test = bench.shuffle(key=jax.random.key(0)).split(prop=0.66)  # the package's own split
+    assert evaluated_on == goals(test.goals)
+    with pytest.raises(ValueError, match=r"test_fraction must be in \[0, 1\), got 1.0"):
+        xland_level_space(path=path, test_fraction=1.0)
+    with pytest.raises(ValueError, match="test_fraction=0.1 of 3 rulesets leaves an empty test split"):
+        xland_level_space(path=path, test_fraction=0.1)
 
 
 def test_the_generator_draws_as_the_package_does_without_embedding_the_tables(space):

@@ -211,8 +211,31 @@ def xland_level_stats(levels) -> dict:
             "tiles": jnp.sum(levels.init_tiles[..., 0] != 0, axis=-1).astype(jnp.float32)}
 
 
+def split_rulesets(bench, test_fraction: float, split_seed: int = 0):
+    """The package's train/test split: ``bench.shuffle(key(split_seed)).split(1 - test_fraction)``.
+
+    Returns:
+        ``(train, test)`` benchmarks (``test`` is None when ``test_fraction`` is 0).
+
+    Raises:
+        ValueError: ``test_fraction`` outside [0, 1), or a split that would be empty.
+    """
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
+    if test_fraction == 0:
+        return bench, None
+    n = bench.num_rulesets()
+    train, test = bench.shuffle(key=jax.random.key(split_seed)).split(prop=1 - test_fraction)
+    if train.num_rulesets() == 0 or test.num_rulesets() == 0:
+        raise ValueError(f"test_fraction={test_fraction} of {n} rulesets leaves an empty "
+                         f"{'train' if train.num_rulesets() == 0 else 'test'} split; use a larger benchmark or "
+                         "test_fraction=0 (evaluate on the training rulesets)")
+    return train, test
+
+
 def xland_level_space(grid: str = "R4-13x13", benchmark: str | None = "trivial-21k", path: str | None = None,
-                      view_size: int = 5, max_steps: int | None = None, num_edits: int = 3) -> LevelSpace:
+                      view_size: int = 5, max_steps: int | None = None, num_edits: int = 3,
+                      test_fraction: float = 0.2, split_seed: int = 0) -> LevelSpace:
     """The XLand-MiniGrid level space (``env=xland``).
 
     Args:
@@ -222,15 +245,21 @@ def xland_level_space(grid: str = "R4-13x13", benchmark: str | None = "trivial-2
         view_size: the agent's view.
         max_steps: episode time limit (default: the package's).
         num_edits: ACCEL edits per mutation.
+        test_fraction: rulesets held out for evaluation (the package's shuffle-and-split, 80/20
+            by default as in its README): training draws from the rest, the CVaR evaluator and
+            training's random held-out set from these. 0: evaluate on training's rulesets.
+        split_seed: the key of the shuffle (the same split in training and evaluation).
 
     Raises:
         ImportError: xminigrid is not installed (the message gives the install command).
+        ValueError: a bad ``test_fraction`` or one leaving a split empty.
     """
     env = make_xland(grid, view_size, max_steps)
-    bench = load_rulesets(benchmark, path)
-    return LevelSpace(env=env, generator=xland_generator(bench), mutator=xland_mutator(num_edits), held_out=None,
-                      held_out_names=(), level_stats=xland_level_stats, render=None, name="xland")
+    train, test = split_rulesets(load_rulesets(benchmark, path), test_fraction, split_seed)
+    return LevelSpace(env=env, generator=xland_generator(train), mutator=xland_mutator(num_edits), held_out=None,
+                      held_out_names=(), level_stats=xland_level_stats, render=None, name="xland",
+                      eval_generator=xland_generator(test) if test is not None else None)
 
 
-__all__ = ["GridObs", "XLandParams", "XLandState", "load_rulesets", "make_xland", "xland_generator",
+__all__ = ["GridObs", "XLandParams", "XLandState", "load_rulesets", "make_xland", "split_rulesets", "xland_generator",
            "xland_level_space", "xland_level_stats", "xland_mutator"]
