@@ -1,6 +1,7 @@
 """Every curriculum and the CVaR evaluator on JaxNav and XLand through config only (2 updates each)."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -50,7 +51,8 @@ def overrides(space, xland_path, *extra):
 def test_every_curriculum_trains_on_the_level_space(space, curriculum, tmp_path, request):
     require(*PACKAGES[space])
     path = request.getfixturevalue("xland_benchmark") if space == "xland" else None
-    summary = train(overrides(space, path, f"curriculum={curriculum}", *CURRICULA[curriculum]), str(tmp_path))
+    media = ["eval.render=true", "eval.random_levels=2"] if (space, curriculum) == ("xland", "plr") else []
+    summary = train(overrides(space, path, f"curriculum={curriculum}", *CURRICULA[curriculum], *media), str(tmp_path))
     assert summary["complete"]
     rows = read_jsonl(str(tmp_path / "metrics.jsonl"))
     assert [r["update"] for r in rows] == [1, 2]
@@ -60,6 +62,8 @@ def test_every_curriculum_trains_on_the_level_space(space, curriculum, tmp_path,
         assert rows[-1]["curriculum_env_steps"] == 2 * 8 * 16
     if curriculum in ("plr", "accel"):
         assert rows[-1]["curriculum/buffer_fill"] > 0
+    if space == "xland" and curriculum == "plr":  # images of the proposed and top-scoring rulesets
+        assert {"proposed_0000002.png", "top_buffer_0000002.png"} <= set(os.listdir(tmp_path / "media"))
 
 
 @pytest.mark.slow

@@ -84,6 +84,21 @@ def test_a_test_split_of_the_rulesets_is_kept_for_evaluation(space):
         xland_level_space(path=path, test_fraction=0.1)
 
 
+def test_levels_are_drawn_by_the_packages_renderer(space):
+    from xminigrid.rendering.rgb_render import render
+
+    ls, path = space
+    bench = load_rulesets(path=path)
+    levels = jax.tree.map(lambda *x: jnp.stack(x), *[bench.get_ruleset(i) for i in range(3)])
+    images = np.asarray(jax.jit(jax.vmap(ls.render))(levels))
+    assert images.shape == (3, 13 * 16, 13 * 16, 3) and images.dtype == np.uint8
+    env, params = xminigrid.make("XLand-MiniGrid-R4-13x13", view_size=5, max_steps=40)
+    for i in range(3):
+        state = env.reset(params.replace(ruleset=bench.get_ruleset(i)), jax.random.key(0)).state
+        np.testing.assert_array_equal(images[i], render(np.asarray(state.grid), state.agent, 5, 16))
+    assert not np.array_equal(images[0], images[1])  # different tiles, different pictures
+
+
 def test_the_generator_draws_as_the_package_does_without_embedding_the_tables(space):
     ls, path = space
     bench = load_rulesets(path=path)

@@ -205,6 +205,36 @@ def xland_mutator(num_edits: int = 3, num_colors: int | None = None) -> Mutator:
     return Mutator(mutate=mutate)
 
 
+def xland_renderer(env: LevelEnv, view_size: int = 5, tile_size: int = 16):
+    """Images of levels through the package's own RGB renderer.
+
+    A ruleset has no fixed placement (the package places its tiles and the agent at reset
+    from the key), so a level is drawn as it is reset with ``jax.random.key(0)``: the layout,
+    the initial tiles and the agent with its view highlighted. The package's renderer is numpy
+    code, run on the host through ``jax.pure_callback`` (so ``render`` stays jittable).
+
+    Returns:
+        ``level -> uint8 (H * tile_size, W * tile_size, 3)``.
+    """
+    from xminigrid.rendering.rgb_render import render as package_render
+    from xminigrid.types import AgentState
+
+
+    def draw(grid, position, direction):  # on the host, one level at a time
+        agent = AgentState(position=np.asarray(position), direction=np.asarray(direction))
+        return package_render(np.asarray(grid), agent, view_size, tile_size).astype(np.uint8)
+
+    def render(level):
+        _, state = env.reset_to_level(jax.random.key(0), level, env.default_params)
+        inner = state.timestep.state
+        h, w = inner.grid.shape[:2]
+        out = jax.ShapeDtypeStruct((h * tile_size, w * tile_size, 3), jnp.uint8)
+        return jax.pure_callback(draw, out, inner.grid, inner.agent.position, inner.agent.direction,
+                                 vmap_method="sequential")
+
+    return render
+
+
 def xland_level_stats(levels) -> dict:
     """``{"rules", "tiles"}`` ``(B,)``: non-empty rules and initial tiles of each ruleset."""
     return {"rules": jnp.sum(jnp.any(levels.rules != 0, axis=-1), axis=-1).astype(jnp.float32),
@@ -257,9 +287,10 @@ def xland_level_space(grid: str = "R4-13x13", benchmark: str | None = "trivial-2
     env = make_xland(grid, view_size, max_steps)
     train, test = split_rulesets(load_rulesets(benchmark, path), test_fraction, split_seed)
     return LevelSpace(env=env, generator=xland_generator(train), mutator=xland_mutator(num_edits), held_out=None,
-                      held_out_names=(), level_stats=xland_level_stats, render=None, name="xland",
+                      held_out_names=(), level_stats=xland_level_stats, render=xland_renderer(env, view_size),
+                      name="xland",
                       eval_generator=xland_generator(test) if test is not None else None)
 
 
 __all__ = ["GridObs", "XLandParams", "XLandState", "load_rulesets", "make_xland", "split_rulesets", "xland_generator",
-           "xland_level_space", "xland_level_stats", "xland_mutator"]
+           "xland_level_space", "xland_level_stats", "xland_mutator", "xland_renderer"]
