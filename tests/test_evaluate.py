@@ -218,6 +218,7 @@ def test_report_draws_every_figure_from_stored_results(results, tmp_path):
     assert len(runs) == 1 and (tmp_path / "wb" / "cvar_curve.png").exists()
     assert report_main([f"results={tmp_path / 'none'}", f"out={figs}"]) == 2
     assert report_main([f"results={results}", "compare=[dr,ppo]", f"out={figs}"]) == 2
+    assert report_main([f"results={results}", f"out={figs}", "logger=wandb", "mode=offlin"]) == 2
 
 
 def test_the_notebook_runs_on_tiny_results(results, tmp_path, monkeypatch):

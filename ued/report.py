@@ -34,7 +34,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ued.utils import parse_cli_value
+from ued.run.logger import WANDB_MODES
+from ued.utils import glob_or_path, parse_cli_value
 
 
 class ReportError(ValueError):
@@ -48,8 +49,7 @@ def find_results(paths: Sequence[str]) -> list[str]:
     """
     found = []
     for spec in paths:
-        matches = sorted(glob.glob(spec)) if any(c in spec for c in "*?[") else [spec]
-        for p in matches:
+        for p in glob_or_path(spec):
             if os.path.isfile(os.path.join(p, "summary.json")):
                 found.append(p)
                 continue
@@ -281,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ReportError(f"give results=...\n{USAGE}")
         if wandb_cfg and wandb_cfg.get("logger") != "wandb":
             raise ReportError("project/entity/mode need logger=wandb")
+        if wandb_cfg.get("mode", "online") not in WANDB_MODES:
+            raise ReportError(f"mode must be one of {', '.join(WANDB_MODES)}, got {wandb_cfg['mode']!r}")
         paths = make_report(args["results"], args["out"], bool(args["pdf"]), args["compare"],
                             wandb_cfg if wandb_cfg else None)
     except ReportError as e:

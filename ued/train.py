@@ -65,6 +65,11 @@ def _positive_int(cfg, key):
     return value
 
 
+def _check_resume(cfg: DictConfig) -> None:
+    if cfg.resume not in RESUME_MODES:
+        raise ConfigError(f"resume must be auto, true or false, got {cfg.resume!r}")
+
+
 def validate(cfg: DictConfig) -> None:
     """Checks the run-level settings before anything is built or compiled.
 
@@ -90,8 +95,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"checkpoint_every must be 0 or a positive multiple of updates_per_chunk={chunk}, "
                           f"got {ckpt_every!r}")
     _positive_int(cfg, "keep_checkpoints")
-    if cfg.resume not in RESUME_MODES:
-        raise ConfigError(f"resume must be auto, true or false, got {cfg.resume!r}")
+    _check_resume(cfg)
     if cfg.on_nonfinite not in ("stop", "skip"):
         raise ConfigError(f"on_nonfinite must be stop or skip, got {cfg.on_nonfinite!r}")
     session = cfg.session_updates
@@ -265,6 +269,30 @@ def is_safe_change(key: str) -> bool:
     return any(key == s or key.startswith(s + ".") for s in SAFE_TO_CHANGE)
 
 
+def restore_run_state(info: CheckpointInfo, cfg: DictConfig, init, keys, subject: str):
+    """Restores a checkpoint's ``TrainState`` for a run configured by ``cfg``.
+
+    Args:
+        info: the checkpoint.
+        cfg: the configuration the state is restored for.
+        init: the run's ``init`` (only its output's structure is used).
+        keys: ``init``'s argument.
+        subject: how errors name the configuration (e.g. "this run's configuration").
+
+    Returns:
+        ``(state, unsafe)``: the state, and ``"key: old -> new"`` for every setting that differs
+        from the checkpoint's and is not in ``SAFE_TO_CHANGE`` (named in the error when the
+        state does not fit).
+
+    Raises:
+        CheckpointError: the state does not fit, or the checkpoint cannot be read.
+    """
+    unsafe = [f"{k}: {a!r} -> {b!r}" for k, a, b in
+              config_differences(info.meta["config"], OmegaConf.to_container(cfg, resolve=True)) if not is_safe_change(k)]
+    what = subject + (", which differs from the checkpoint's in " + "; ".join(unsafe) if unsafe else "")
+    return restore_state(info, jax.eval_shape(init, keys), what), unsafe
+
+
 def resume_config(saved: dict, cfg: DictConfig, overrides: list[str] | None) -> tuple[DictConfig, list[str]]:
     """The configuration a resumed run continues with, and notes on what was not applied.
 
@@ -351,16 +379,13 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
     cfg = cfg.copy()
     with open_dict(cfg):
         cfg.run_dir = run_dir  # the directory actually used (sweeps put each job in its own)
-    if cfg.resume not in RESUME_MODES:  # the rest is checked by Run, on the settings in effect after a resume
-        raise ConfigError(f"resume must be auto, true or false, got {cfg.resume!r}")
+    _check_resume(cfg)  # the rest is checked by Run, on the settings in effect after a resume
     ckpt = _find_checkpoint(cfg, run_dir)
     if ckpt is not None:
         cfg, notes = resume_config(ckpt.meta["config"], cfg, overrides)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
-        changed = config_differences(ckpt.meta["config"], OmegaConf.to_container(cfg, resolve=True))
-        unsafe = [f"{k}: {a!r} -> {b!r}" for k, a, b in changed if not is_safe_change(k)]
-        _note_schedule_change(ckpt, changed, cfg)
+        _note_schedule_change(ckpt, config_differences(ckpt.meta["config"], OmegaConf.to_container(cfg, resolve=True)), cfg)
     run = Run(cfg)
     try:
         os.makedirs(run_dir, exist_ok=True)
@@ -374,9 +399,7 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
     init = jax.jit(trainer.init)
     update, extra_steps, wandb_id = 0, 0.0, None
     if ckpt is not None:
-        what = ("this run's configuration, which differs from the checkpoint's in " + "; ".join(unsafe) if unsafe
-                else "this run's configuration")
-        state = restore_state(ckpt, jax.eval_shape(init, keys), what)
+        state, unsafe = restore_run_state(ckpt, cfg, init, keys, "this run's configuration")
         if unsafe:
             print("warning: resuming with changed settings, so this is not the run the checkpoint started: "
                   + "; ".join(unsafe), file=sys.stderr)

@@ -61,3 +61,10 @@ def parse_cli_value(text: str):
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+
+
+def glob_or_path(spec: str) -> list[str]:
+    """The sorted matches of ``spec`` when it has a wildcard (``*``, ``?``, ``[``), else ``[spec]``."""
+    import glob
+
+    return sorted(glob.glob(spec)) if any(c in spec for c in "*?[") else [spec]

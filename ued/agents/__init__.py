@@ -4,5 +4,5 @@ from ued.agents.networks import (ActorCritic, Agent, GaussianActorCritic, catego
                                  lidar_agent, maze_agent)
 from ued.agents.ppo import PPOConfig, Trajectory, make_optimizer, ppo_loss, ppo_update
 
-__all__ = ["ActorCritic", "Agent", "GaussianActorCritic", "gaussian_agent", "lidar_agent", "PPOConfig", "Trajectory", "categorical_agent", "make_optimizer",
-           "maze_agent", "ppo_loss", "ppo_update"]
+__all__ = ["ActorCritic", "Agent", "GaussianActorCritic", "PPOConfig", "Trajectory", "categorical_agent", "gaussian_agent",
+           "lidar_agent", "make_optimizer", "maze_agent", "ppo_loss", "ppo_update"]

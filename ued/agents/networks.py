@@ -17,7 +17,6 @@ from typing import Any, Callable, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-
 import numpy as np
 
 from ued.types import Box, Discrete
@@ -116,6 +115,16 @@ class Agent(NamedTuple):
     entropy: Callable
 
 
+def _init_from_one_obs(network: nn.Module, initial_carry: Callable) -> Callable:
+    """``(key, obs) -> params``: initialises ``network`` on one unbatched observation (a ``(1, 1)`` sequence)."""
+
+    def init(key, obs):
+        seq = jax.tree.map(lambda x: jnp.asarray(x)[None, None], obs)
+        return network.init(key, initial_carry(1), seq, jnp.zeros((1, 1), jnp.bool_))
+
+    return init
+
+
 def categorical_agent(network: nn.Module, hidden: int, recurrent: bool) -> Agent:
     """Wraps a network producing logits into an ``Agent`` with a categorical policy."""
 
@@ -123,10 +132,6 @@ def categorical_agent(network: nn.Module, hidden: int, recurrent: bool) -> Agent
         if not recurrent:
             return ()
         return (jnp.zeros((batch, hidden), jnp.float32), jnp.zeros((batch, hidden), jnp.float32))
-
-    def init(key, obs):
-        seq = jax.tree.map(lambda x: jnp.asarray(x)[None, None], obs)
-        return network.init(key, initial_carry(1), seq, jnp.zeros((1, 1), jnp.bool_))
 
     def log_prob(logits, actions):
         logp = jax.nn.log_softmax(logits)
@@ -137,7 +142,7 @@ def categorical_agent(network: nn.Module, hidden: int, recurrent: bool) -> Agent
         return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
 
     return Agent(
-        init=init,
+        init=_init_from_one_obs(network, initial_carry),
         initial_carry=initial_carry,
         apply=network.apply,
         sample=lambda key, logits: jax.random.categorical(key, logits).astype(jnp.int32),
@@ -210,10 +215,6 @@ def gaussian_agent(network: nn.Module, hidden: int, recurrent: bool) -> Agent:
     def initial_carry(batch: int):
         return jnp.zeros((batch, hidden), jnp.float32) if recurrent else ()
 
-    def init(key, obs):
-        seq = jnp.asarray(obs)[None, None]
-        return network.init(key, initial_carry(1), seq, jnp.zeros((1, 1), jnp.bool_))
-
     def sample(key, dist):
         mean, log_std = dist
         return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
@@ -227,7 +228,8 @@ def gaussian_agent(network: nn.Module, hidden: int, recurrent: bool) -> Agent:
         _, log_std = dist
         return jnp.sum(log_std + 0.5 * (1.0 + jnp.log(2 * jnp.pi)), axis=-1)
 
-    return Agent(init=init, initial_carry=initial_carry, apply=network.apply, sample=sample,
+    return Agent(init=_init_from_one_obs(network, initial_carry), initial_carry=initial_carry, apply=network.apply,
+                 sample=sample,
                  greedy=lambda dist: dist[0], log_prob=log_prob, entropy=entropy)
 
 

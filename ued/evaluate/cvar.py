@@ -2,7 +2,8 @@
 
 A robust agent is judged on the levels it finds hardest. The protocol:
 
-1. sample a fixed set of ``N`` levels from the level space's generator with a fixed key,
+1. sample a fixed set of ``N`` levels from the level space's ``eval_generator`` (its generator
+   unless evaluation levels are held out, as XLand's test split is) with a fixed key,
    keeping only solvable ones where the level space knows (``level_stats(...)["solvable"]``);
 2. roll the stochastic policy out ``K`` times on every level (each episode up to the env's
    time limit), giving a success rate per level;
@@ -194,11 +195,11 @@ def make_success_evaluator(env: LevelEnv, agent: Agent, num_episodes: int = 10, 
 
         bound = max_steps * (-(-jobs // b) + 1)  # every slot's episodes end by the time limit
 
-        def cond(c):
-            return (c[0] < jobs) & (c[1] < bound)
+        def cond(c):  # every job ended: the queue pointer ran past the b slots' last jobs
+            return (c[1] - b < jobs) & (c[0] < bound)
 
         def body(c):
-            done_jobs, t, next_job, slot_job, obs, state, carry, first, solved = c
+            t, next_job, slot_job, obs, state, carry, first, solved = c
             k_act, k_env, k_reset = jax.random.split(jax.random.fold_in(k_run, t), 3)
             carry, dist, _ = agent.apply(params, carry, jax.tree.map(lambda x: x[None], obs), first[None])
             dist = jax.tree.map(lambda x: x[0], dist)
@@ -214,14 +215,13 @@ def make_success_evaluator(env: LevelEnv, agent: Agent, num_episodes: int = 10, 
             r_obs, r_state = jax.vmap(reset)(slot_job, jax.random.split(k_reset, b))
             pick = lambda new, old: jnp.where(ended.reshape(ended.shape + (1,) * (new.ndim - 1)), new, old)
             obs, state = jax.tree.map(pick, r_obs, obs), jax.tree.map(pick, r_state, state)
-            return (done_jobs + jnp.sum(ended), t + 1, next_job + jnp.sum(ended), slot_job, obs, state, carry,
-                    ended, solved)
+            return t + 1, next_job + jnp.sum(ended), slot_job, obs, state, carry, ended, solved
 
-        init = (jnp.int32(0), jnp.int32(0), jnp.int32(b), slot_job, obs, state, agent.initial_carry(b),
+        init = (jnp.int32(0), jnp.int32(b), slot_job, obs, state, agent.initial_carry(b),
                 jnp.ones((b,), bool), jnp.zeros((jobs,), bool))
         final = jax.lax.while_loop(cond, body, init)
         rates = final[-1].astype(jnp.float32).reshape(n, num_episodes).mean(axis=1)
-        return (rates, final[1] * b) if return_steps else rates
+        return (rates, final[0] * b) if return_steps else rates
 
     return success
 

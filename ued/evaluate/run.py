@@ -23,7 +23,6 @@ place only when complete.
 from __future__ import annotations
 
 import csv
-import glob
 import json
 import os
 import shutil
@@ -40,7 +39,7 @@ from ued.evaluate.cvar import (DEFAULT_ALPHAS, EVAL_LEVELS_KEY, check_alphas, ev
                                sample_eval_levels)
 from ued.evaluate.heldout import make_level_evaluator
 from ued.run.checkpoint import CheckpointError
-from ued.utils import parse_cli_value
+from ued.utils import glob_or_path, parse_cli_value
 
 OPTIONS = {
     "run_dir": "run directories (repeat, comma-separate or glob)",
@@ -73,10 +72,10 @@ def _expand(run_dirs: Sequence[str]) -> list[str]:
             part = part.strip()
             if not part:
                 continue
-            matches = sorted(glob.glob(part)) if any(c in part for c in "*?[") else [part]
+            matches = glob_or_path(part)
             if not matches:
                 raise EvaluateError(f"run_dir={part!r} matches no directory")
-            out.extend(m for m in matches if os.path.isdir(m) or not any(c in part for c in "*?["))
+            out.extend(m for m in matches if os.path.isdir(m) or m == part)  # a named path is checked by load
     if not out:
         raise EvaluateError("give at least one run_dir=...")
     return list(dict.fromkeys(out))

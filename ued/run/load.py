@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 from omegaconf import DictConfig, OmegaConf
 
-from ued.run.checkpoint import CheckpointError, CheckpointInfo, checkpoint_dirs, latest_checkpoint, read_checkpoint, restore_state
+from ued.run.checkpoint import CheckpointError, CheckpointInfo, checkpoint_dirs, latest_checkpoint, read_checkpoint
 
 
 class LoadedRun(NamedTuple):
@@ -87,7 +87,7 @@ def load(run_dir: str, checkpoint: int | str | None = None, overrides: dict | No
     Raises:
         CheckpointError: no checkpoint, or a partial/corrupted one, or one that does not fit.
     """
-    from ued.train import Run, config_differences, is_safe_change
+    from ued.train import Run, restore_run_state
 
     info = find_checkpoint(run_dir, checkpoint)
     config_file = os.path.join(run_dir, "config.yaml")  # the run's configuration (a checkpoint may come from elsewhere)
@@ -96,9 +96,6 @@ def load(run_dir: str, checkpoint: int | str | None = None, overrides: dict | No
         OmegaConf.update(cfg, key, value, merge=False, force_add=True)
     run = Run(cfg)
     keys = jax.random.split(jax.random.key(0), cfg.num_seeds) if cfg.num_seeds > 1 else jax.random.key(0)
-    changed = [f"{k}: {a!r} -> {b!r}" for k, a, b in config_differences(info.meta["config"], OmegaConf.to_container(cfg, resolve=True))
-               if not is_safe_change(k)]
-    what = f"the configuration of {run_dir}" + (", which differs from the checkpoint's in " + "; ".join(changed) if changed else "")
-    state = restore_state(info, jax.eval_shape(run.trainer.init, keys), what)
+    state, _ = restore_run_state(info, cfg, run.trainer.init, keys, f"the configuration of {run_dir}")
     return LoadedRun(config=cfg, level_space=run.level_space, agent=run.agent, params=state.params, state=state,
                      update=info.update, path=info.path, run=run)

@@ -76,6 +76,11 @@ def _cell(pos):
     return jnp.floor(pos[::-1]).astype(jnp.int32)  # (x, y) -> (row, col)
 
 
+def _centre(index, width: int):
+    """The ``(x, y)`` centre of the cell with this flat (row-major) index."""
+    return jnp.stack([index % width, index // width]).astype(jnp.float32) + 0.5
+
+
 def grid_distance(map_data, start_cell, goal_cell):
     """Shortest 4-connected path length in cells between two free cells, or -1 (jittable).
 
@@ -127,10 +132,9 @@ def jaxnav_generator(map_size: int = 11, fill: float = 0.6) -> LevelGenerator:
         free = (map_data == 0).reshape(-1)
         start = jax.random.categorical(k_start, jnp.where(free, 0.0, -jnp.inf))
         goal = jax.random.categorical(k_goal, jnp.where(free & (jnp.arange(free.size) != start), 0.0, -jnp.inf))
-        centre = lambda i: jnp.stack([i % map_size, i // map_size]).astype(jnp.float32) + 0.5
-        return JaxNavLevel(map_data=map_data, agent_pos=centre(start),
+        return JaxNavLevel(map_data=map_data, agent_pos=_centre(start, map_size),
                            agent_theta=jax.random.uniform(k_theta, (), jnp.float32, -jnp.pi, jnp.pi),
-                           goal_pos=centre(goal))
+                           goal_pos=_centre(goal, map_size))
 
     return LevelGenerator(sample=sample)
 
@@ -153,8 +157,7 @@ def jaxnav_mutator(num_edits: int = 5) -> Mutator:
         flipped = level.map_data.reshape(-1).at[cell].set(1 - level.map_data.reshape(-1)[cell]).reshape(h, w)
         free = ((level.map_data == 0) & ~protected).reshape(-1)
         g = jax.random.categorical(k_goal, jnp.where(free, 0.0, -jnp.inf))
-        new_goal = jnp.stack([g % w, g // w]).astype(jnp.float32) + 0.5
-        new_goal = jnp.where(jnp.any(free), new_goal, level.goal_pos)
+        new_goal = jnp.where(jnp.any(free), _centre(g, w), level.goal_pos)
         flip = jax.random.bernoulli(k_kind)
         return level.replace(map_data=jnp.where(flip, flipped, level.map_data),
                              goal_pos=jnp.where(flip, level.goal_pos, new_goal)), None
