@@ -103,13 +103,12 @@ def process_start() -> float:
 def bench_train(args) -> dict:
     from hydra import compose, initialize_config_dir
 
-    from ued.train import CONF_DIR, Run
+    from ued.run.config import CONF_DIR, Components
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=list(args.overrides) + ["updates_per_chunk=1",
                                                                               f"num_updates={max(args.updates + 1, 2)}"])
-    run = Run(cfg)
-    trainer = run.trainer
+    trainer = Components(cfg).trainer
     keys = jax.random.split(jax.random.key(0), cfg.num_seeds) if cfg.num_seeds > 1 else jax.random.key(0)
     state = jax.block_until_ready(jax.jit(trainer.init)(keys))
     t0 = time.perf_counter()
@@ -123,8 +122,7 @@ def bench_train(args) -> dict:
     for i in range(args.updates):
         state, metrics, _ = compiled(state, jnp.int32(i + 1))
         trained.append(metrics["trained"])
-        if "curriculum/extra_env_steps" in metrics:
-            extra += float(jnp.sum(metrics["curriculum/extra_env_steps"]))
+        extra += float(jnp.sum(metrics["curriculum_env_steps"]))
     jax.block_until_ready(state)
     dt = time.perf_counter() - t0
     trained_fraction = float(jnp.mean(jnp.stack(trained)))
@@ -157,15 +155,12 @@ def _time(fn, repeats):
 def bench_components(args) -> dict:
     import numpy as np
 
-    from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
-
     from ued.agents import PPOConfig, make_optimizer, maze_agent, ppo_update
     from ued.buffers import plr_buffer
     from ued.envs.maze import maze_level_space
-    from ued.loop import make_rollout_fn
+    from ued.rollout import make_rollout_fn
     from ued.rollout import make_rollout
-    from ued.train import CONF_DIR
+    from ued.run.config import component_names, compose_component
 
     out = {"benchmark": "components", "repeats": args.repeats}
     ls = maze_level_space()
@@ -201,15 +196,13 @@ def bench_components(args) -> dict:
     solved = dones & (rng.random((t_len, b)) < 0.5)
     ro = make_rollout(np.where(solved, 0.8, 0.0), dones, rng.normal(size=(t_len, b)), rng.normal(size=b), solved,
                       0.995, 0.98, logits=jnp.asarray(rng.normal(size=(t_len, b, 7)), jnp.float32))
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        names = sorted(f[:-5] for f in os.listdir(os.path.join(CONF_DIR, "score"))
-                       if f.endswith(".yaml") and f != "default.yaml")
-        for name in names:
-            score = instantiate(compose(config_name=None, overrides=[f"+score={name}"]).score)
-            arg = (ro, ro) if name == "paired" else ro
-            extra = jax.tree.map(lambda x: jnp.broadcast_to(x, (b,)), score.init_extra())
-            fn = jax.jit(score.compute)
-            out[f"score_{name}_ms"] = 1000 * _time(lambda: fn(arg, levels, extra), args.repeats)
+    for name in component_names("score"):
+        score = compose_component("score", name)
+        score = score.bind(ls) if score.bind is not None else score
+        arg = (ro, ro) if score.rollouts == "pair" else ro
+        extra = jax.tree.map(lambda x: jnp.broadcast_to(x, (b,)), score.init_extra())
+        fn = jax.jit(score.compute)
+        out[f"score_{name}_ms"] = 1000 * _time(lambda: fn(arg, levels, extra), args.repeats)
 
     # One PPO update (5 epochs, 1 minibatch) of the default LSTM agent on a 256 x 32 rollout.
     cfg = PPOConfig()
@@ -217,7 +210,7 @@ def bench_components(args) -> dict:
     obs, _ = ls.env.reset_to_level(jax.random.key(0), placeholder, ls.env.default_params)
     params = agent.init(jax.random.key(5), obs)
     opt = make_optimizer(cfg, 100)
-    rollout = jax.jit(functools.partial(make_rollout_fn(ls, agent, cfg.gamma, cfg.gae_lambda), num_steps=256))
+    rollout = jax.jit(functools.partial(make_rollout_fn(ls.env, agent, cfg.gamma, cfg.gae_lambda), num_steps=256))
     _, traj, _ = rollout(params, levels, jax.random.key(6))
     upd = jax.jit(ppo_update(agent, cfg, opt))
     opt_state = opt.init(params)
@@ -228,7 +221,7 @@ def bench_components(args) -> dict:
     from ued.scores import learnability
 
     lrn = learnability()
-    roll_fn = make_rollout_fn(ls, agent, cfg.gamma, cfg.gae_lambda)
+    roll_fn = make_rollout_fn(ls.env, agent, cfg.gamma, cfg.gae_lambda)
     n_pass, l_pass = args.sfl_batch, args.sfl_steps
 
     @jax.jit
@@ -248,7 +241,7 @@ def bench_evaluate(args) -> dict:
     from hydra import compose, initialize_config_dir
 
     from ued.evaluate import make_success_evaluator, sample_eval_levels
-    from ued.train import CONF_DIR, Run
+    from ued.run.config import CONF_DIR, Components
 
     if args.run_dir:
         import ued
@@ -258,9 +251,9 @@ def bench_evaluate(args) -> dict:
     else:
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
             cfg = compose(config_name="config", overrides=["eval.random_levels=0"])
-        run = Run(cfg)
-        ls, agent = run.level_space, run.agent
-        params = jax.jit(run.trainer.init)(jax.random.key(0)).params
+        parts = Components(cfg)
+        ls, agent = parts.level_space, parts.agent
+        params = jax.jit(parts.trainer.init)(jax.random.key(0)).params
         what = "untrained default LSTM agent"
     t0 = time.perf_counter()
     levels, _, ids = sample_eval_levels(ls, args.levels)

@@ -1,29 +1,26 @@
-"""Contract tests: every score and buffer YAML in conf/ instantiates and runs under jax.jit."""
+"""Contract tests, one per component kind, over every YAML in conf/: a new score, buffer,
+curriculum or level space is tested the moment its YAML exists."""
 
-import os
+import math
+import shutil
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
-from ued.envs.maze import random_maze_generator
+import ued
+from tests.extras import require
+from tests.tiny import BUFFERS, CURRICULA, ENV_STEPS, SCORES, tiny_config
+from ued.envs.maze import maze_level_space, random_maze_generator
 from ued.rollout import make_rollout
-from ued.types import LevelBuffer, Score
+from ued.run.config import component_names, compose_component
+from ued.run.logger import read_jsonl
+from ued.train import train
+from ued.types import LevelBuffer, LevelEnv, LevelSpace, Score, TopKBuffer
 
-CONF = os.path.join(os.path.dirname(__file__), "..", "conf")
-# "default" means "the curriculum's own", not a component.
-SCORES = sorted(f[:-5] for f in os.listdir(os.path.join(CONF, "score")) if f.endswith(".yaml") and f != "default.yaml")
-BUFFERS = sorted(f[:-5] for f in os.listdir(os.path.join(CONF, "buffer")) if f.endswith(".yaml") and f != "default.yaml")
 T, B = 40, 16
-
-
-def load(group, name, **overrides):
-    with initialize_config_dir(config_dir=os.path.abspath(CONF), version_base="1.3"):
-        cfg = compose(config_name=None, overrides=[f"+{group}={name}"] + [f"{group}.{k}={v}" for k, v in overrides.items()])
-    return instantiate(cfg[group])
+MAZE = maze_level_space()
 
 
 def random_rollout(seed):
@@ -38,14 +35,17 @@ def random_rollout(seed):
 def test_the_expected_components_exist():
     assert {"l1_value_loss", "pvl", "max_mc", "mna", "learnability", "paired", "oracle"} <= set(SCORES)
     assert {"plr", "sfl"} <= set(BUFFERS)
+    assert {"dr", "plr", "robust_plr", "accel", "sfl", "paired"} <= set(CURRICULA)
 
 
 @pytest.mark.parametrize("name", SCORES)
 def test_score_contract(name):
-    score = load("score", name)
+    score = compose_component("score", name)
     assert isinstance(score, Score)
+    if score.bind is not None:
+        score = score.bind(MAZE)
     rollout = random_rollout(0)
-    if name == "paired":
+    if score.rollouts == "pair":
         rollout = (rollout, random_rollout(1))
     levels = jax.vmap(random_maze_generator().sample)(jax.random.split(jax.random.key(0), B))
     extra = jax.tree.map(lambda x: jnp.broadcast_to(x, (B,) + jnp.shape(x)), score.init_extra())
@@ -62,19 +62,92 @@ def test_score_contract(name):
 
 @pytest.mark.parametrize("name", BUFFERS)
 def test_buffer_contract(name):
-    buf = load("buffer", name, capacity=32)
-    assert isinstance(buf, LevelBuffer)
-    gen = random_maze_generator()
-    levels = jax.vmap(gen.sample)(jax.random.split(jax.random.key(1), 64))
+    buf = compose_component("buffer", name, ("buffer.capacity=32",))
+    assert isinstance(buf, (LevelBuffer, TopKBuffer)) and buf.capacity == 32
+    levels = jax.vmap(random_maze_generator().sample)(jax.random.split(jax.random.key(1), 64))
     placeholder = jax.tree.map(lambda x: x[0], levels)
     state = buf.init(placeholder, {"max_return": jnp.float32(-jnp.inf)})
     scores = jax.random.uniform(jax.random.key(2), (64,))
     extras = {"max_return": jnp.zeros(64)}
-    state = jax.jit(buf.insert)(state, levels, scores, extras, jnp.ones(64, bool))
+    add = buf.insert if isinstance(buf, LevelBuffer) else buf.refill
+    state = jax.jit(add)(state, levels, scores, extras, jnp.ones(64, bool))
     assert bool(jax.jit(buf.ready)(state))
     w = jax.jit(buf.weights)(state)
     assert w.shape == (32,) and np.isclose(float(w.sum()), 1.0, rtol=1e-5)
     state, idx, sampled = jax.jit(buf.sample, static_argnums=2)(state, jax.random.key(3), 8)
     assert idx.shape == (8,) and sampled.wall_map.shape == (8, 13, 13)
-    state = jax.jit(buf.update)(state, idx, jnp.full((8,), 5.0), {"max_return": jnp.ones(8)}, jnp.ones(8, bool))
-    np.testing.assert_allclose(np.asarray(state.scores)[np.asarray(idx)], 5.0)
+    if isinstance(buf, LevelBuffer):
+        state = jax.jit(buf.update)(state, idx, jnp.full((8,), 5.0), {"max_return": jnp.ones(8)}, jnp.ones(8, bool))
+        np.testing.assert_allclose(np.asarray(state.scores)[np.asarray(idx)], 5.0)
+    else:  # a refill keeps exactly the top K of the batch
+        np.testing.assert_allclose(np.sort(np.asarray(state.scores)), np.sort(np.asarray(scores))[-32:])
+    with pytest.raises(AssertionError, match="shape prefix"):  # shapes are checked at trace time (chex)
+        jax.jit(add)(state, levels, scores[:10])
+
+
+@pytest.mark.parametrize("name", component_names("env"))
+def test_level_space_contract(name):
+    package = {"jaxnav": ("jaxmarl", "jaxnav"), "xland": ("xminigrid", "xland")}.get(name)
+    if package:
+        require(*package)
+    if name == "xland":
+        import tempfile
+
+        from tests.envs.xland.test_xland import write_benchmark
+
+        space = compose_component("env", name, (f"env.path={write_benchmark(tempfile.mkdtemp() + '/tiny.bz2')}",))
+    else:
+        space = compose_component("env", name)
+    assert isinstance(space, LevelSpace) and isinstance(space.env, LevelEnv)
+    assert isinstance(space.env.max_episode_steps, int) and space.env.max_episode_steps > 0
+    levels = jax.jit(jax.vmap(space.generator.sample))(jax.random.split(jax.random.key(0), 3))
+    obs, state = jax.vmap(space.env.reset_to_level, in_axes=(0, 0, None))(
+        jax.random.split(jax.random.key(1), 3), levels, space.env.default_params)
+    stats = space.level_stats(levels)
+    assert all(np.shape(v) == (3,) for v in stats.values())
+    if space.optimal_return is not None:
+        assert jax.vmap(space.optimal_return)(levels).shape == (3,)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("curriculum", CURRICULA)
+def test_curriculum_contract(curriculum, tmp_path):
+    """Every curriculum YAML, shrunk: jit, finite scalar metrics, every env step it spends counted
+    (against a counter in the env itself), checkpoints, and an exact resume: cut back to
+    update 2 and resumed, the run's metrics and final state equal the uninterrupted run's."""
+    cfg = tiny_config(curriculum, "env._target_=tests.tiny.counting_maze", "env.held_out=[]", "eval.random_levels=0",
+                      *(["num_seeds=2"] if curriculum == "dr" else []))
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    ENV_STEPS[0] = 0
+    summary = train(cfg, str(full))
+    assert summary["complete"] and summary["update"] == 4
+    rows = read_jsonl(str(full / "metrics.jsonl"))
+    seeds = cfg.num_seeds
+    assert [r["update"] for r in rows] == [u for u in (1, 2, 3, 4) for _ in range(seeds)]
+    assert all(math.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
+    assert any(k.startswith("curriculum/") for k in rows[0])
+    # env-step accounting: training rollouts plus what the curriculum reported, exactly
+    last = [r for r in rows if r["update"] == 4]
+    curriculum_steps = sum(r["curriculum_env_steps"] for r in last)
+    assert ENV_STEPS[0] == 4 * seeds * cfg.num_envs * cfg.num_steps + curriculum_steps
+    assert all(r["total_env_steps"] == r["env_steps"] + r["curriculum_env_steps"] for r in rows)
+    # exact resume from the checkpoint of update 2
+    shutil.copytree(full, cut)
+    for u in (3, 4):
+        shutil.rmtree(cut / "checkpoints" / f"update_{u:08d}")
+    resumed = train(cfg, str(cut))
+    assert resumed["resumed_from"] == 2 and resumed["complete"]
+    assert read_jsonl(str(cut / "metrics.jsonl")) == rows
+    a, b = ued.load(str(full)), ued.load(str(cut))
+    assert a.update == b.update == 4
+    for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state)):
+        if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x, y = jax.random.key_data(x), jax.random.key_data(y)
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    # what it shows: top levels from the interface, best first
+    top_fn = a.components.curriculum.top_levels
+    if top_fn is not None:
+        state = jax.tree.map(lambda x: x[0], a.state.curriculum) if seeds > 1 else a.state.curriculum
+        top = jax.jit(top_fn, static_argnums=1)(state, 3)
+        scores = np.asarray(top.scores)[np.asarray(top.valid)]
+        assert (np.diff(scores) <= 0).all()

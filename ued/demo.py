@@ -17,23 +17,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ued.envs import auto_replay
-from ued.envs.maze import (
-    level_to_string,
-    make_maze,
-    named_level,
-    random_maze_generator,
-    render_level,
-    render_state,
-    save_gif,
-    save_png,
-    solve,
-    tile_images,
-)
+from ued.agents import random_agent
+from ued.envs.maze import level_to_string, make_maze, named_level, random_maze_generator, render_level, render_state, solve
+from ued.rollout import make_rollout_fn
+from ued.run.media import save_gif, save_png, tile_images
 
 
 def random_rollout(env, levels, key, num_steps):
-    """Rolls a uniform random policy out on a batch of levels (auto-replay).
+    """Rolls a uniform random policy (``ued.agents.random_agent``) out on a batch of levels with
+    the training rollout (auto-replay).
 
     Args:
         env: a ``LevelEnv`` with a discrete action space.
@@ -42,30 +34,11 @@ def random_rollout(env, levels, key, num_steps):
         num_steps: steps per environment ``T``.
 
     Returns:
-        ``(rewards, dones, solved)``, each ``(T, B)``. The actions depend on the observations
-        (through a checksum) so that, as with a real policy, XLA cannot skip computing them.
+        ``(rewards, dones, solved)``, each ``(T, B)``.
     """
-    env = auto_replay(env)
-    params = env.default_params
-    num = jax.tree.leaves(levels)[0].shape[0]
-    k_reset, k_run = jax.random.split(key)
-    obs, state = jax.vmap(env.reset_to_level, in_axes=(0, 0, None))(jax.random.split(k_reset, num), levels, params)
-
-    def checksum(obs):
-        leaves = [x.reshape(num, -1).astype(jnp.int32).sum(-1) for x in jax.tree.leaves(obs)]
-        return sum(leaves)
-
-    def step(carry, key):
-        obs, state = carry
-        k_act, k_step = jax.random.split(key)
-        # A uniform action shifted by an observation checksum is still uniform.
-        actions = (jax.random.randint(k_act, (num,), 0, env.action_space.n) + checksum(obs)) % env.action_space.n
-        obs, state, reward, done, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-            jax.random.split(k_step, num), state, actions, params)
-        return (obs, state), (reward, done, info["solved"])
-
-    _, out = jax.lax.scan(step, (obs, state), jax.random.split(k_run, num_steps))
-    return out
+    agent = random_agent(env.action_space)
+    ro, _, _ = make_rollout_fn(env, agent, 1.0, 1.0)({}, levels, key, num_steps)
+    return ro.rewards, ro.dones, ro.solved
 
 
 def main(argv=None) -> None:

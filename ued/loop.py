@@ -14,13 +14,45 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+import chex
+
 from ued.agents.networks import Agent
-from ued.agents.ppo import PPOConfig, Trajectory, learning_rate, make_optimizer, ppo_update
-from ued.envs.wrappers import auto_replay
-from ued.evaluate.cvar import make_success_evaluator, sample_eval_levels
+from ued.agents.ppo import PPOConfig, learning_rate, make_optimizer, ppo_update
+from ued.evaluate.cvar import make_success_evaluator, sample_eval_levels, success_passes
 from ued.evaluate.heldout import make_level_evaluator
-from ued.rollout import Rollout, gae
-from ued.types import Curriculum, LevelSpace, Student
+from ued.rollout import Rollout, make_rollout_fn
+from ued.types import Curriculum, LevelSpace, Observed, Proposal, Student
+
+
+@struct.dataclass
+class StepCount:
+    """An exact count of env steps in jitted state (int32 only): ``high * 2**24 + low``.
+
+    Attributes:
+        high: int32 ``()``, multiples of ``2**24``.
+        low: int32 ``()``, in ``[0, 2**24)``.
+    """
+
+    high: jax.Array
+    low: jax.Array
+
+    BASE = 1 << 24
+
+    @classmethod
+    def zero(cls) -> "StepCount":
+        return cls(high=jnp.zeros((), jnp.int32), low=jnp.zeros((), jnp.int32))
+
+    def add(self, n) -> "StepCount":
+        """Adds ``n`` (an int32 scalar, ``0 <= n < 2**31 - 2**24``)."""
+        low = self.low + jnp.asarray(n, jnp.int32)
+        return StepCount(high=self.high + low // self.BASE, low=low % self.BASE)
+
+    def value(self):
+        """The count as Python ints on the host (an int, or a list for a seed axis)."""
+        import numpy as np
+
+        total = np.asarray(self.high).astype(np.int64) * self.BASE + np.asarray(self.low).astype(np.int64)
+        return total.tolist()
 
 
 @struct.dataclass
@@ -33,6 +65,8 @@ class TrainState:
         curriculum: the curriculum's state.
         key: PRNG key for the next update.
         update: int32 ``()``, updates done.
+        curriculum_env_steps: env steps the curriculum spent beyond the training rollouts
+            (the sum of ``Observed.env_steps``), counted exactly.
     """
 
     params: Any
@@ -40,49 +74,7 @@ class TrainState:
     curriculum: Any
     key: jax.Array
     update: jax.Array
-
-
-def make_rollout_fn(level_space: LevelSpace, agent: Agent, gamma: float, lam: float):
-    """Builds ``rollout(params, levels, key, num_steps) -> (Rollout, Trajectory, episode_info)``.
-
-    The agent's stochastic policy plays ``B`` levels in parallel for ``num_steps`` (static)
-    with auto-replay, starting from a zero recurrent state. ``episode_info`` holds the env's
-    ``episode_return`` and ``episode_length`` ``(T, B)`` (valid where done).
-    """
-    env = auto_replay(level_space.env)
-    env_params = env.default_params
-
-    def rollout(params, levels, key, num_steps: int):
-        b = jax.tree.leaves(levels)[0].shape[0]
-        k_reset, k_steps = jax.random.split(key)
-        obs, state = jax.vmap(env.reset_to_level, in_axes=(0, 0, None))(jax.random.split(k_reset, b), levels, env_params)
-
-        def step(carry, key):
-            obs, state, rnn, resets = carry
-            k_act, k_env = jax.random.split(key)
-            rnn, dist, value = agent.apply(params, rnn, jax.tree.map(lambda x: x[None], obs), resets[None])
-            dist, value = jax.tree.map(lambda x: x[0], dist), value[0]
-            action = agent.sample(k_act, dist)
-            nobs, nstate, reward, done, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                jax.random.split(k_env, b), state, action, env_params)
-            out = {"obs": obs, "resets": resets, "actions": action, "log_probs": agent.log_prob(dist, action),
-                   "values": value, "rewards": reward, "dones": done, "solved": info["solved"],
-                   "episode_return": info["episode_return"], "episode_length": info["episode_length"],
-                   "dist": dist}
-            return (nobs, nstate, rnn, done), out
-
-        init = (obs, state, agent.initial_carry(b), jnp.ones((b,), jnp.bool_))
-        (obs, _, rnn, resets), tr = jax.lax.scan(step, init, jax.random.split(k_steps, num_steps))
-        _, _, last_value = agent.apply(params, rnn, jax.tree.map(lambda x: x[None], obs), resets[None])
-        last_value = last_value[0]
-        adv, targets = gae(tr["rewards"], tr["values"], tr["dones"], last_value, gamma, lam)
-        ro = Rollout(rewards=tr["rewards"], dones=tr["dones"], values=tr["values"], last_value=last_value,
-                     advantages=adv, solved=tr["solved"], logits=tr["dist"])
-        traj = Trajectory(obs=tr["obs"], resets=tr["resets"], actions=tr["actions"], log_probs=tr["log_probs"],
-                          values=tr["values"], advantages=adv, targets=targets)
-        return ro, traj, {"episode_return": tr["episode_return"], "episode_length": tr["episode_length"]}
-
-    return rollout
+    curriculum_env_steps: StepCount
 
 
 def episode_metrics(rollout: Rollout, info: dict) -> dict:
@@ -95,6 +87,25 @@ def episode_metrics(rollout: Rollout, info: dict) -> dict:
         "solve_rate": jnp.sum(rollout.solved) / denom,
         "episode_length": jnp.sum(info["episode_length"]).astype(jnp.float32) / denom,
     }
+
+
+def check_proposal(levels, proposal: Proposal, num_envs: int) -> None:
+    """Trace-time checks (chex) of what ``Curriculum.propose`` returns."""
+    chex.assert_tree_shape_prefix(levels, (num_envs,))
+    chex.assert_shape([proposal.train_weights, proposal.replayed], (num_envs,))
+    chex.assert_type(proposal.train_weights, float)
+    chex.assert_type(proposal.replayed, bool)
+
+
+def check_observed(observed) -> None:
+    """Trace-time checks (chex) of what ``Curriculum.observe`` returns: an ``Observed`` with
+    scalar metrics and an integer scalar of env steps."""
+    if not isinstance(observed, Observed):
+        raise TypeError(f"Curriculum.observe must return ued.types.Observed(state, metrics, env_steps), "
+                        f"got {type(observed).__name__}")
+    chex.assert_rank(list(observed.metrics.values()), 0)
+    chex.assert_rank(observed.env_steps, 0)
+    chex.assert_type(observed.env_steps, int)
 
 
 def _all_finite(tree) -> jax.Array:
@@ -114,9 +125,9 @@ class Trainer(NamedTuple):
             levels.
         evaluate: ``(params, key) -> {"named": ..., "random": ...}``: results (see
             ``make_level_evaluator``) on the level space's named held-out levels and on a fixed
-            set of held-out random levels (plus ``"sampled_pass2"`` ``(N,)``, an independent
-            second pass of the sampled policy for the CVaR); either entry is absent when not configured, and
-            ``evaluate`` is None when neither is.
+            set of held-out random levels (plus ``"cvar_passes"``, the two ``(N,)`` success
+            passes of ``ued.evaluate.success_passes`` for the CVaR); either entry is absent when
+            not configured, and ``evaluate`` is None when neither is.
         rollout: the rollout function (see ``make_rollout_fn``).
         steps_per_update: env steps of the training rollouts in one update.
     """
@@ -147,7 +158,7 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         eval_random_levels: size of a fixed set of held-out random levels evaluated alongside
             the named ones: the first levels of the CVaR evaluator's fixed set
             (``ued.evaluate.sample_eval_levels``: solvable where known, a key no training run
-            uses), with a second sampled pass (``sampled_pass2``) for the unbiased CVaR.
+            uses), with the CVaR protocol's two sampled passes (``cvar_passes``).
         skip_nonfinite: when an update's loss or new parameters are not finite, keep the
             previous parameters and optimizer state (the update is skipped). Either way the
             metric ``nonfinite`` (1.0 for such an update) lets the host stop the run.
@@ -166,7 +177,7 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     ppo.validate(num_envs)
     optimizer = make_optimizer(ppo, num_updates)
-    rollout_fn = make_rollout_fn(level_space, agent, ppo.gamma, ppo.gae_lambda)
+    rollout_fn = make_rollout_fn(level_space.env, agent, ppo.gamma, ppo.gae_lambda)
     update_agent = ppo_update(agent, ppo, optimizer)
 
     def student_rollout(params, levels, key, steps):
@@ -214,7 +225,7 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         params, opt_state = init_agent(k_agent)
         cur = curriculum.init(k_cur, make_student(params, jnp.zeros((), jnp.int32)))
         return TrainState(params=params, opt_state=opt_state, curriculum=cur, key=k_next,
-                          update=jnp.zeros((), jnp.int32))
+                          update=jnp.zeros((), jnp.int32), curriculum_env_steps=StepCount.zero())
 
     def one_update(state: TrainState, update_index):
         key, k_propose, k_train, k_observe = jax.random.split(state.key, 4)
@@ -222,20 +233,25 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
 
         # PROPOSE LEVELS
         cur, levels, proposal = curriculum.propose(state.curriculum, k_propose, student)
+        check_proposal(levels, proposal, num_envs)
 
         # COLLECT ROLLOUT AND UPDATE THE AGENT (skipped when the proposal trains on nothing)
         params, opt_state, ro, agent_metrics = train_agent(state.params, state.opt_state, levels, k_train,
                                                            proposal.train_weights)
 
         # SCORE LEVELS AND UPDATE THE CURRICULUM (it sees the rollout of the pre-update policy)
-        cur, cur_metrics = curriculum.observe(cur, k_observe, levels, proposal, ro, student)
+        observed = curriculum.observe(cur, k_observe, levels, proposal, ro, student)
+        check_observed(observed)
         weights = proposal.train_weights.astype(jnp.float32)
 
         metrics = {**agent_metrics,
                    "train_fraction": jnp.mean(weights > 0).astype(jnp.float32),
-                   "replay_fraction": jnp.mean(proposal.replayed).astype(jnp.float32)}
-        metrics.update({f"curriculum/{k}": v for k, v in cur_metrics.items()})
-        new_state = TrainState(params=params, opt_state=opt_state, curriculum=cur, key=key, update=state.update + 1)
+                   "replay_fraction": jnp.mean(proposal.replayed).astype(jnp.float32),
+                   "curriculum_env_steps": jnp.asarray(observed.env_steps, jnp.int32)}
+        metrics.update({f"curriculum/{k}": v for k, v in observed.metrics.items()})
+        new_state = TrainState(params=params, opt_state=opt_state, curriculum=observed.state, key=key,
+                               update=state.update + 1,
+                               curriculum_env_steps=state.curriculum_env_steps.add(observed.env_steps))
         return new_state, (metrics, levels)
 
     def chunk(state: TrainState, start_update, length: int = updates_per_chunk):
@@ -251,16 +267,15 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         # the first levels of the CVaR evaluator's fixed set (solvable ones where the level space knows)
         eval_sets["random"] = jax.tree.map(jnp.asarray, sample_eval_levels(level_space, eval_random_levels)[0])
     if eval_sets:
-        params_env = level_space.env.default_params
-        max_t = int(params_env.max_steps) if hasattr(params_env, "max_steps") else num_steps
-        evaluator = make_level_evaluator(level_space.env, agent, eval_attempts, max_t)
-        success = make_success_evaluator(level_space.env, agent, eval_attempts, max_t, parallel_episodes=8192)
+        evaluator = make_level_evaluator(level_space.env, agent, eval_attempts)
+        success = make_success_evaluator(level_space.env, agent, eval_attempts, parallel_episodes=8192)
 
         def evaluate(params, key):
             keys = jax.random.split(key, len(eval_sets))
             out = {name: evaluator(params, levels, k) for (name, levels), k in zip(eval_sets.items(), keys)}
-            if "random" in out:  # a second, independent sampled pass: the unbiased CVaR (ranked by "sampled")
-                out["random"]["sampled_pass2"] = success(params, eval_sets["random"], jax.random.fold_in(key, 1))
+            if "random" in out:  # the CVaR protocol's two passes, exactly as ued.evaluate runs them
+                out["random"]["cvar_passes"] = success_passes(success, params, eval_sets["random"],
+                                                              jax.random.fold_in(key, 1))
             return out
 
     if num_seeds > 1:

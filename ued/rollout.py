@@ -26,8 +26,11 @@ class Rollout:
         last_value: float32 ``(B,)``, the bootstrap value ``V(s_T)``.
         advantages: float32 ``(T, B)``, GAE(gamma, lambda) of the run (``gae``).
         solved: bool ``(T, B)``, the env's ``info["solved"]`` flag.
-        logits: float32 ``(T, B, A)`` policy logits, or None (needed by the policy-based
-            scores only).
+        logits: the policy's distribution parameters at each step (float32 ``(T, B, A)``
+            logits for a categorical policy; ``(mean, log_std)`` for a Gaussian one), or None.
+            Least confidence reads them as logits (it refuses continuous action spaces).
+        entropy: float32 ``(T, B)``, the policy's entropy at each step (the agent's own
+            ``entropy``, so it is right for every policy kind), or None.
     """
 
     rewards: jax.Array
@@ -37,6 +40,7 @@ class Rollout:
     advantages: jax.Array
     solved: jax.Array
     logits: jax.Array | None = None
+    entropy: jax.Array | None = None
 
 
 def td_errors(rewards, values, dones, last_value, gamma):
@@ -83,15 +87,20 @@ def gae(rewards, values, dones, last_value, gamma: float, lam: float):
 
 
 def make_rollout(rewards, dones, values, last_value, solved, gamma: float, lam: float,
-                 logits=None) -> Rollout:
-    """Builds a ``Rollout``, computing the advantages with ``gae``."""
+                 logits=None, entropy=None) -> Rollout:
+    """Builds a ``Rollout``, computing the advantages with ``gae`` (and, when only categorical
+    ``logits`` are given, the entropy from them)."""
+    if entropy is None and logits is not None:
+        logp = jax.nn.log_softmax(jnp.asarray(logits, jnp.float32))
+        entropy = -jnp.sum(jnp.exp(logp) * logp, axis=-1)
     rewards = jnp.asarray(rewards, jnp.float32)
     values = jnp.asarray(values, jnp.float32)
     dones = jnp.asarray(dones, jnp.bool_)
     last_value = jnp.asarray(last_value, jnp.float32)
     adv, _ = gae(rewards, values, dones, last_value, gamma, lam)
     return Rollout(rewards=rewards, dones=dones, values=values, last_value=last_value,
-                   advantages=adv, solved=jnp.asarray(solved, jnp.bool_), logits=logits)
+                   advantages=adv, solved=jnp.asarray(solved, jnp.bool_), logits=logits,
+                   entropy=entropy)
 
 
 def episode_index(dones):
@@ -149,3 +158,68 @@ def masked_mean(values, mask, axis=0):
     """Mean of ``values`` where ``mask``; 0 where the mask is empty."""
     mask = mask.astype(jnp.float32)
     return jnp.sum(values * mask, axis=axis) / jnp.maximum(jnp.sum(mask, axis=axis), 1.0)
+
+
+def make_rollout_fn(env, agent, gamma: float, lam: float):
+    """Builds the one rollout every part of ued uses: the training loop, ``Student.rollout``
+    (SFL's sampling pass, PAIRED's antagonist), the held-out evaluation and the demo.
+
+    ``rollout(params, levels, key, num_steps, greedy=False, replay=True, record=None)
+    -> (Rollout, Trajectory, info)``: the agent (``ued.agents.step_agent``) plays ``B`` levels
+    in parallel for ``num_steps`` steps from a zero recurrent state. With ``replay`` an
+    episode that ends restarts on the same level (``auto_replay``); without it the env is
+    stepped on after ``done`` as it is, and only each column's first episode is meaningful
+    (evaluation). ``greedy`` takes the policy's mode. ``record`` (``env state -> pytree``, one
+    environment) is applied to the state each step acts in, and to the final state.
+
+    Args:
+        env: the level space's ``LevelEnv``.
+        agent: a ``ued.agents.Agent``.
+        gamma, lam: discount and GAE lambda of the advantages.
+
+    Returns:
+        The function. ``num_steps``, ``greedy``, ``replay`` and ``record`` are static.
+        ``info`` holds ``episode_return`` and ``episode_length`` ``(T, B)`` (valid where done),
+        and with ``record`` also ``record`` (leading axes ``(T, B)``) and ``last_record``
+        (leading axis ``B``).
+    """
+    from ued.agents.networks import step_agent
+    from ued.agents.ppo import Trajectory
+    from ued.envs.wrappers import auto_replay
+
+    replaying = auto_replay(env)
+    env_params = env.default_params
+
+    def rollout(params, levels, key, num_steps: int, greedy: bool = False, replay: bool = True, record=None):
+        stepper = replaying if replay else env
+        b = jax.tree.leaves(levels)[0].shape[0]
+        k_reset, k_steps = jax.random.split(key)
+        obs, state = jax.vmap(env.reset_to_level, in_axes=(0, 0, None))(jax.random.split(k_reset, b), levels, env_params)
+
+        def step(carry, key):
+            obs, state, rnn, first = carry
+            k_act, k_env = jax.random.split(key)
+            rnn, action, dist, value = step_agent(agent, params, rnn, obs, first, k_act, greedy)
+            nobs, nstate, reward, done, info = jax.vmap(stepper.step, in_axes=(0, 0, 0, None))(
+                jax.random.split(k_env, b), state, action, env_params)
+            out = {"obs": obs, "first": first, "actions": action, "log_probs": agent.log_prob(dist, action),
+                   "values": value, "rewards": reward, "dones": done, "solved": info["solved"],
+                   "episode_return": info["episode_return"], "episode_length": info["episode_length"], "dist": dist}
+            if record is not None:
+                out["record"] = jax.vmap(record)(state)
+            return (nobs, nstate, rnn, done), out
+
+        init = (obs, state, agent.initial_carry(b), jnp.ones((b,), jnp.bool_))
+        (obs, state, rnn, first), tr = jax.lax.scan(step, init, jax.random.split(k_steps, num_steps))
+        _, _, _, last_value = step_agent(agent, params, rnn, obs, first, k_steps, greedy=True)
+        adv, targets = gae(tr["rewards"], tr["values"], tr["dones"], last_value, gamma, lam)
+        ro = Rollout(rewards=tr["rewards"], dones=tr["dones"], values=tr["values"], last_value=last_value,
+                     advantages=adv, solved=tr["solved"], logits=tr["dist"], entropy=agent.entropy(tr["dist"]))
+        traj = Trajectory(obs=tr["obs"], resets=tr["first"], actions=tr["actions"], log_probs=tr["log_probs"],
+                          values=tr["values"], advantages=adv, targets=targets)
+        info = {"episode_return": tr["episode_return"], "episode_length": tr["episode_length"]}
+        if record is not None:
+            info["record"], info["last_record"] = tr["record"], jax.vmap(record)(state)
+        return ro, traj, info
+
+    return rollout

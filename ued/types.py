@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 import jax
+from flax import struct
 
 Array = jax.Array
 Key = jax.Array  # a typed key from ``jax.random.key`` (or a legacy uint32[2] key)
@@ -76,6 +77,8 @@ class LevelEnv(NamedTuple):
         action_space: a ``Discrete`` or ``Box``.
         get_level: ``state -> level``, the level an episode state is playing.
         name: a short identifier, used in logs.
+        max_episode_steps: the episode time limit (a Python int): every episode ends within
+            this many steps, so evaluators that play whole episodes run this long.
 
     To adapt another level space (JaxNav, XLand-MiniGrid, a gymnax environment with
     parameterised resets), implement these five functions; nothing else in ued needs to
@@ -88,6 +91,7 @@ class LevelEnv(NamedTuple):
     action_space: ActionSpace
     get_level: Callable[[EnvState], Level]
     name: str
+    max_episode_steps: int
 
 
 class LevelGenerator(NamedTuple):
@@ -156,16 +160,26 @@ class Score(NamedTuple):
     Attributes:
         compute: ``(rollout, levels, extra) -> ScoreResult``. ``rollout`` is a
             ``ued.rollout.Rollout`` of ``(T, B)`` arrays (PAIRED takes a pair
-            ``(protagonist, antagonist)``), ``levels`` the ``B`` levels played (used by the
-            oracle score), ``extra`` the levels' memory (``init_extra()`` for new levels).
+            ``(protagonist, antagonist)``), ``levels`` the ``B`` levels played, ``extra`` the
+            levels' memory (``init_extra()`` for new levels).
         init_extra: ``() -> extra`` for one level that has never been played (``{}`` for
             memoryless scores).
         name: a short identifier, used in logs.
+        bind: ``level_space -> Score`` for a score that needs facts about the level space
+            (the oracle's optimal return; a categorical policy for least confidence), or None.
+            Curricula call it through ``ued.curricula.check_score`` when they are built, so a
+            score that cannot work on a level space is refused before anything compiles
+            (``ValueError`` naming the score, the level space and what is missing).
+        rollouts: what ``compute`` scores: ``"student"`` (one ``Rollout`` of the student) or
+            ``"pair"`` (``(protagonist, antagonist)``, PAIRED's regret). A curriculum that
+            cannot supply it refuses the score.
     """
 
     compute: Callable[[Any, Level, Extra], ScoreResult]
     init_extra: Callable[[], Extra]
     name: str
+    bind: Optional[Callable[["LevelSpace"], "Score"]] = None
+    rollouts: str = "student"
 
 
 # ---------------------------------------------------------------------------------------
@@ -175,7 +189,10 @@ BufferState = PyTree
 
 
 class LevelBuffer(NamedTuple):
-    """A batched, fixed-capacity store of levels with scores (flashbax-style).
+    """A prioritised level replay buffer: batched, fixed capacity, flashbax-style (PLR, ACCEL).
+
+    Levels enter one by one (``insert``), a full buffer replaces its lowest-scoring level,
+    replayed levels are re-scored (``update``), and ``sample`` draws by priority.
 
     Attributes:
         init: ``(level, extra={}) -> state``; ``level`` and ``extra`` are single
@@ -189,6 +206,7 @@ class LevelBuffer(NamedTuple):
         weights: ``state -> (capacity,)`` sampling probabilities (non-negative, sum to 1
             once the buffer holds a level).
         ready: ``state -> bool ()``, whether the buffer is filled enough to replay from.
+        capacity: the number of levels it holds (a Python int, for size checks before tracing).
     """
 
     init: Callable[..., BufferState]
@@ -197,6 +215,30 @@ class LevelBuffer(NamedTuple):
     sample: Callable[[BufferState, Key, int], tuple[BufferState, Array, Level]]
     weights: Callable[[BufferState], Array]
     ready: Callable[[BufferState], Array]
+    capacity: int
+
+
+class TopKBuffer(NamedTuple):
+    """A top-K level buffer (SFL): each ``refill`` replaces the whole contents with the ``K``
+    best levels of a large scored batch; ``sample`` is uniform. Not a replay buffer: nothing is
+    re-scored or replaced level by level, so curricula that need one refuse the other.
+
+    Attributes:
+        init: ``(level, extra={}) -> state`` from single placeholders.
+        refill: ``(state, levels, scores, extras=None, valid=None) -> state``; keeps the ``K``
+            highest-scoring valid levels of the ``N >= K`` given (leading axis ``N``).
+        sample: ``(state, key, num) -> (state, indices, levels)``, uniform over stored levels.
+        weights: ``state -> (K,)`` sampling probabilities.
+        ready: ``state -> bool ()``, whether it holds a level.
+        capacity: ``K`` (a Python int).
+    """
+
+    init: Callable[..., BufferState]
+    refill: Callable[..., BufferState]
+    sample: Callable[[BufferState, Key, int], tuple[BufferState, Array, Level]]
+    weights: Callable[[BufferState], Array]
+    ready: Callable[[BufferState], Array]
+    capacity: int
 
 
 # ---------------------------------------------------------------------------------------
@@ -222,6 +264,8 @@ class LevelSpace(NamedTuple):
         eval_generator: where evaluation's random levels come from (the CVaR evaluator's fixed
             set and training's held-out random levels) when they must be kept apart from
             training's (XLand's test split of a ruleset benchmark); None: ``generator``.
+        optimal_return: ``level -> float32 ()``, the best return achievable on a level (the
+            maze's solver), or None where it is not computable; the oracle score needs it.
     """
 
     env: LevelEnv
@@ -235,6 +279,7 @@ class LevelSpace(NamedTuple):
     render_episode: Optional[Callable[[Level, Array], Array]] = None
     editor: Optional[GridEditor] = None
     eval_generator: Optional[LevelGenerator] = None
+    optimal_return: Optional[Callable[[Level], Array]] = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -268,23 +313,87 @@ class Student(NamedTuple):
     train: Callable
 
 
+@struct.dataclass
+class Proposal:
+    """How a batch of proposed levels is to be used.
+
+    Attributes:
+        train_weights: float32 ``(B,)``, the gradient weight of each level's rollout
+            (0: the agent does not learn from it, as for robust PLR's fresh levels).
+        replayed: bool ``(B,)``, which levels came from a buffer (for metrics).
+        data: what ``propose`` hands to ``observe``, typed per curriculum: a
+            ``flax.struct.dataclass`` of arrays the curriculum defines (``ReplayChoice``,
+            ``SFLChoice``, PAIRED's ``DesignTrajectory``), or None.
+    """
+
+    train_weights: Array
+    replayed: Array
+    data: Any = None
+
+
+class Observed(NamedTuple):
+    """What ``Curriculum.observe`` returns.
+
+    Attributes:
+        state: the curriculum's new state.
+        metrics: a flat dict of float32 scalars, logged every update as ``curriculum/<name>``.
+        env_steps: int32 ``()``, environment steps the curriculum spent in this update beyond
+            the training rollout (SFL's sampling pass, PAIRED's antagonist rollout); 0 when it
+            spent none. The loop adds it to ``TrainState.curriculum_env_steps`` and logs it.
+            Count every ``LevelEnv.step`` of every environment; the contract test does.
+    """
+
+    state: CurriculumState
+    metrics: dict
+    env_steps: Array
+
+
+class TopLevels(NamedTuple):
+    """A curriculum's highest-scoring stored levels (what it shows in ``media/``), best first.
+
+    Attributes:
+        levels: leaves with leading axis ``K`` (``K`` static).
+        scores: float32 ``(K,)``.
+        valid: bool ``(K,)``, False for empty slots (fewer than ``K`` levels stored).
+    """
+
+    levels: Level
+    scores: Array
+    valid: Array
+
+
 class Curriculum(NamedTuple):
-    """What the training loop sees of a curriculum (DR, PLR, ACCEL, SFL, ...).
+    """What the training loop sees of a curriculum (DR, PLR, ACCEL, SFL, PAIRED, ...).
 
     The loop is: ``propose`` levels -> roll the agent out on them -> ``observe`` the rollout
     (score levels, update buffers) -> PPO update weighted by ``proposal.train_weights``.
     The loop never branches on which curriculum it runs.
 
+    The contract (checked for every YAML in ``conf/curriculum/`` by ``tests/test_contract.py``):
+
+    - all state lives in the pytree ``init`` returns (checkpoints save it; nothing on the host);
+    - ``propose`` returns ``num_levels`` levels (the number of parallel environments) and a
+      ``Proposal`` of ``(num_levels,)`` arrays;
+    - ``observe`` returns ``Observed``: finite float scalars as metrics, and every env step it
+      (or ``propose``) spent beyond the training rollout in ``env_steps``;
+    - the components a curriculum is built from (a ``Score``, a ``LevelBuffer`` or
+      ``TopKBuffer``) are checked by type in its factory (``TypeError`` naming what was given),
+      and its YAML's defaults list names the component groups it uses (``/score``,
+      ``/buffer``); a configuration that selects a group the curriculum does not list is
+      refused before anything is built.
+
     Attributes:
         init: ``(key, student) -> state`` (the student gives the agent's architecture, e.g.
             for PAIRED's antagonist).
-        propose: ``(state, key, student) -> (state, levels, proposal)``; ``levels`` has
-            leading axis ``num_levels`` (the number of parallel environments).
-        observe: ``(state, key, levels, proposal, rollout, student) -> (state, metrics)``;
-            ``metrics`` is a flat dict of scalars logged every update (the loop adds
-            ``curriculum/`` to their names).
+        propose: ``(state, key, student) -> (state, levels, proposal)``.
+        observe: ``(state, key, levels, proposal, rollout, student) -> Observed``; ``rollout``
+            is the student's ``Rollout`` on ``levels`` (before its update).
+        top_levels: ``(state, count) -> TopLevels`` (``count`` static), the levels the
+            curriculum rates highest, rendered in ``media/top_levels_*.png``; None for a
+            curriculum that keeps no levels (DR, PAIRED).
     """
 
     init: Callable[[Key, Student], CurriculumState]
     propose: Callable[[CurriculumState, Key, Student], tuple]
-    observe: Callable[..., tuple]
+    observe: Callable[..., Observed]
+    top_levels: Optional[Callable[[CurriculumState, int], TopLevels]] = None

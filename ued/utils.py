@@ -68,3 +68,21 @@ def glob_or_path(spec: str) -> list[str]:
     import glob
 
     return sorted(glob.glob(spec)) if any(c in spec for c in "*?[") else [spec]
+
+
+def assert_scored_batch(levels, scores, valid=None, extras=None, indices=None) -> None:
+    """Trace-time shape checks (chex) for a batch handed to a level buffer: ``B`` float scores,
+    ``B`` bool ``valid`` flags and extras/levels (or ``indices``) with leading axis ``B``."""
+    import chex
+
+    n = jnp.shape(scores)[0] if jnp.ndim(scores) == 1 else None
+    chex.assert_rank(scores, 1)
+    if levels is not None:
+        chex.assert_tree_shape_prefix(levels, (n,))
+    if indices is not None:
+        chex.assert_shape(indices, (n,))
+        chex.assert_type(indices, int)
+    if valid is not None:
+        chex.assert_shape(valid, (n,))
+    if extras is not None and jax.tree.leaves(extras):
+        chex.assert_tree_shape_prefix(extras, (n,))

@@ -115,6 +115,29 @@ class Agent(NamedTuple):
     entropy: Callable
 
 
+def step_agent(agent: Agent, params, carry, obs, first, key, greedy: bool = False):
+    """Applies an agent to one time step of ``B`` environments: the one place every rollout,
+    evaluator and curriculum turns observations into actions.
+
+    Args:
+        agent: the ``Agent``.
+        params: its parameters.
+        carry: its recurrent state for ``B`` environments (``initial_carry(B)``).
+        obs: observations with leading axis ``B``.
+        first: bool ``(B,)``, the step starts an episode (the recurrent state is zeroed).
+        key: PRNG key for sampling (unused when ``greedy``).
+        greedy: take the mode instead of sampling (static).
+
+    Returns:
+        ``(carry, action, dist, value)``: the new recurrent state, actions ``(B, ...)``, the
+        distribution's parameters and the values ``(B,)``.
+    """
+    carry, dist, value = agent.apply(params, carry, jax.tree.map(lambda x: x[None], obs), first[None])
+    dist, value = jax.tree.map(lambda x: x[0], dist), value[0]
+    action = agent.greedy(dist) if greedy else agent.sample(key, dist)
+    return carry, action, dist, value
+
+
 def _init_from_one_obs(network: nn.Module, initial_carry: Callable) -> Callable:
     """``(key, obs) -> params``: initialises ``network`` on one unbatched observation (a ``(1, 1)`` sequence)."""
 
@@ -246,3 +269,35 @@ def lidar_agent(action_space, embed: int = 512, hidden: int = 512, head: int = 5
     net = GaussianActorCritic(action_dim=int(np.prod(action_space.shape)), embed=embed, hidden=hidden, head=head,
                               recurrent=recurrent)
     return gaussian_agent(net, hidden, recurrent)
+
+
+def random_agent(action_space: Discrete) -> Agent:
+    """A uniformly random policy over a discrete action space, as an ``Agent`` (no parameters;
+    values 0), so the demo and benchmarks roll it out with the training rollout.
+
+    Its action is shifted by a checksum of the observation (still uniform), so that, as with a
+    real policy, XLA cannot skip computing the observations.
+    """
+    if not isinstance(action_space, Discrete):
+        raise ValueError(f"random_agent needs a Discrete action space, got {action_space!r}")
+    n = action_space.n
+
+    def apply(params, carry, obs, resets):
+        leaves = jax.tree.leaves(obs)
+        t, b = leaves[0].shape[:2]
+        checksum = sum(x.reshape(t, b, -1).astype(jnp.int32).sum(-1) for x in leaves)
+        return carry, {"checksum": checksum}, jnp.zeros((t, b), jnp.float32)
+
+    def sample(key, dist):
+        return ((jax.random.randint(key, dist["checksum"].shape, 0, n) + dist["checksum"]) % n).astype(jnp.int32)
+
+    log_n = float(np.log(n))
+    return Agent(
+        init=lambda key, obs: {},
+        initial_carry=lambda batch: (),
+        apply=apply,
+        sample=sample,
+        greedy=lambda dist: jnp.zeros(dist["checksum"].shape, jnp.int32),
+        log_prob=lambda dist, actions: jnp.full(actions.shape, -log_n, jnp.float32),
+        entropy=lambda dist: jnp.full(dist["checksum"].shape, log_n, jnp.float32),
+    )

@@ -1,4 +1,4 @@
-"""Level buffers: factories returning ``ued.types.LevelBuffer``.
+"""Level buffers: ``plr_buffer`` returns a ``ued.types.LevelBuffer``, ``sfl_buffer`` a ``TopKBuffer``.
 
 - ``plr_buffer``: prioritised level replay (rank / top-k / proportional, staleness, duplicates).
 - ``sfl_buffer``: the sampling-for-learnability top-K buffer.

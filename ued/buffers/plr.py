@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from ued.types import LevelBuffer
-from ued.utils import tile
+from ued.utils import assert_scored_batch, tile
 
 PRIORITISATIONS = ("rank", "topk", "proportional")
 TOPK_MODES = ("uniform", "softmax")
@@ -162,6 +162,7 @@ def plr_buffer(capacity: int = 4000, prioritisation: str = "rank", temperature: 
         return extras, valid & ~jnp.isnan(scores), scores
 
     def insert(state: PLRBufferState, levels, scores, extras=None, valid=None) -> PLRBufferState:
+        assert_scored_batch(levels, scores, valid, extras)
         n = scores.shape[0]
         extras, valid, scores = _defaults(n, scores, extras, valid, state)
         clock = state.clock + 1
@@ -199,6 +200,7 @@ def plr_buffer(capacity: int = 4000, prioritisation: str = "rank", temperature: 
         return state.replace(clock=clock)
 
     def update(state: PLRBufferState, indices, scores, extras=None, valid=None) -> PLRBufferState:
+        assert_scored_batch(None, scores, valid, extras, indices=indices)
         n = indices.shape[0]
         extras, valid, scores = _defaults(n, scores, extras, valid, state)
         keep = lambda old, new: jnp.where(valid.reshape((n,) + (1,) * (new.ndim - 1)), new, old[indices])
@@ -219,7 +221,8 @@ def plr_buffer(capacity: int = 4000, prioritisation: str = "rank", temperature: 
     def ready(state: PLRBufferState):
         return state.size >= need
 
-    return LevelBuffer(init=init, insert=insert, update=update, sample=sample, weights=weights, ready=ready)
+    return LevelBuffer(init=init, insert=insert, update=update, sample=sample, weights=weights, ready=ready,
+                       capacity=capacity)
 
 
 def find_levels(state, levels):

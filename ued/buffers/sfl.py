@@ -6,8 +6,10 @@ and Improving Regret Approximations for Curriculum Discovery", NeurIPS 2024.
 Every ``T`` updates SFL samples ``N`` fresh levels, estimates each one's learnability from
 rollouts of the current policy, and keeps the top ``K``; training batches then take a
 fraction ``rho`` of their levels uniformly from the buffer and the rest fresh. The rollout
-part lives with the curricula; this module holds the buffer: ``insert`` *replaces* the
-contents with the top ``K`` of the batch it is given, and ``sample`` draws uniformly.
+part lives with the curricula; this module holds the buffer: ``refill`` *replaces* the
+contents with the top ``K`` of the batch it is given, and ``sample`` draws uniformly. It is a
+``TopKBuffer``, not a ``LevelBuffer``: the replay curricula refuse it, and SFL refuses a
+prioritised replay buffer.
 
 Paper defaults: maze ``N = 25,000`` (5 batches of 5,000), ``L = 2,000`` steps, ``K = 1,000``,
 ``T = 100`` updates, ``rho = 0.5``; JaxNav ``N = 5,000``, ``L = 1,000``, ``K = 100``, ``T = 50``.
@@ -19,8 +21,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from ued.types import LevelBuffer
-from ued.utils import tile
+from ued.types import TopKBuffer
+from ued.utils import assert_scored_batch, tile
 
 
 @struct.dataclass
@@ -50,27 +52,24 @@ def sfl_batch_split(num_levels: int, rho: float) -> tuple[int, int]:
     return from_buffer, num_levels - from_buffer
 
 
-def sfl_buffer(capacity: int = 1000, rho: float = 0.5) -> LevelBuffer:
+def sfl_buffer(capacity: int = 1000) -> TopKBuffer:
     """The SFL top-K buffer.
 
     Args:
         capacity: ``K``, the number of levels kept (default 1,000, the maze setting).
-        rho: fraction of each training batch drawn from the buffer, in [0, 1] (default 0.5).
-            Stored for the curriculum (``sfl_batch_split``); ``sample`` draws what it is asked.
 
     Returns:
-        A ``LevelBuffer`` over ``SFLBufferState``: ``insert(state, levels, scores, extras,
-        valid)`` keeps the ``K`` highest-scoring valid levels of the given batch (invalid
-        levels rank below every valid one and are never kept), ``update`` re-scores stored
-        levels, ``sample`` is uniform over the stored levels, ``ready`` once it holds any.
+        A ``TopKBuffer`` over ``SFLBufferState``: ``refill(state, levels, scores, extras,
+        valid)`` keeps the ``K`` highest-scoring valid levels of the ``N >= K`` given (invalid
+        levels rank below every valid one and are never kept), ``sample`` is uniform over the
+        stored levels, ``ready`` once it holds any. The fraction of each training batch drawn
+        from it (``rho``) is the SFL curriculum's setting.
 
     Raises:
-        ValueError: for a non-positive capacity or rho outside [0, 1].
+        ValueError: for a non-positive capacity.
     """
-    if not isinstance(capacity, int) or capacity <= 0:
+    if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity <= 0:
         raise ValueError(f"sfl_buffer: capacity must be a positive integer, got {capacity!r}")
-    if not 0.0 <= rho <= 1.0:
-        raise ValueError(f"sfl_buffer: rho must be in [0, 1], got {rho}")
 
     def init(level, extra=None) -> SFLBufferState:
         return SFLBufferState(
@@ -80,10 +79,11 @@ def sfl_buffer(capacity: int = 1000, rho: float = 0.5) -> LevelBuffer:
             extras=tile({} if extra is None else extra, capacity),
         )
 
-    def insert(state: SFLBufferState, levels, scores, extras=None, valid=None) -> SFLBufferState:
+    def refill(state: SFLBufferState, levels, scores, extras=None, valid=None) -> SFLBufferState:
+        assert_scored_batch(levels, scores, valid, extras)
         n = scores.shape[0]
         if n < capacity:
-            raise ValueError(f"sfl_buffer: insert needs at least capacity={capacity} candidate levels, got {n}")
+            raise ValueError(f"sfl_buffer: refill needs at least capacity={capacity} candidate levels, got {n}")
         scores = jnp.asarray(scores, jnp.float32)
         valid = jnp.ones((n,), jnp.bool_) if valid is None else jnp.asarray(valid, jnp.bool_)
         valid = valid & ~jnp.isnan(scores)
@@ -101,13 +101,6 @@ def sfl_buffer(capacity: int = 1000, rho: float = 0.5) -> LevelBuffer:
             extras=new_extras,
         )
 
-    def update(state: SFLBufferState, indices, scores, extras=None, valid=None) -> SFLBufferState:
-        n = indices.shape[0]
-        valid = jnp.ones((n,), jnp.bool_) if valid is None else jnp.asarray(valid, jnp.bool_)
-        scores = jnp.asarray(scores, jnp.float32)
-        valid = valid & ~jnp.isnan(scores)
-        return state.replace(scores=state.scores.at[indices].set(jnp.where(valid, scores, state.scores[indices])))
-
     def weights(state: SFLBufferState):
         return state.filled / jnp.maximum(state.size, 1)
 
@@ -118,5 +111,4 @@ def sfl_buffer(capacity: int = 1000, rho: float = 0.5) -> LevelBuffer:
     def ready(state: SFLBufferState):
         return state.size > 0
 
-    buffer = LevelBuffer(init=init, insert=insert, update=update, sample=sample, weights=weights, ready=ready)
-    return buffer
+    return TopKBuffer(init=init, refill=refill, sample=sample, weights=weights, ready=ready, capacity=capacity)

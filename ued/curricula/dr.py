@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import struct
 
-from ued.curricula.base import Proposal, level_metrics, sample_levels
-from ued.types import Curriculum, LevelSpace
+from ued.curricula.base import level_metrics, sample_levels
+from ued.types import Curriculum, LevelSpace, Observed, Proposal
 
 
 @struct.dataclass
@@ -25,8 +25,10 @@ def dr(level_space: LevelSpace, num_levels: int) -> Curriculum:
         num_levels: levels per update (the number of parallel environments).
 
     Returns:
-        A ``Curriculum``.
+        A ``Curriculum`` (it spends no env steps beyond training and keeps no levels).
     """
+    if not isinstance(num_levels, int) or num_levels <= 0:
+        raise ValueError(f"dr: num_levels must be a positive integer, got {num_levels!r}")
 
     def init(key, student=None):
         return DRState(num_proposed=jnp.zeros((), jnp.int32))
@@ -38,6 +40,6 @@ def dr(level_space: LevelSpace, num_levels: int) -> Curriculum:
         return state.replace(num_proposed=state.num_proposed + num_levels), levels, proposal
 
     def observe(state, key, levels, proposal, rollout, student):
-        return state, level_metrics(level_space.level_stats, levels)
+        return Observed(state, level_metrics(level_space.level_stats, levels), jnp.zeros((), jnp.int32))
 
     return Curriculum(init=init, propose=propose, observe=observe)

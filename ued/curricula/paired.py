@@ -25,10 +25,10 @@ from flax import struct
 
 from ued.agents import PPOConfig, Trajectory, make_optimizer, ppo_update
 from ued.agents.networks import categorical_agent
-from ued.curricula.base import Proposal, level_metrics
+from ued.curricula.base import level_metrics
 from ued.rollout import gae
 from ued.scores import paired_regret
-from ued.types import Curriculum, GridEditor, LevelSpace
+from ued.types import Curriculum, GridEditor, LevelSpace, Observed, Proposal
 
 
 class EditorObs(NamedTuple):
@@ -63,6 +63,23 @@ class AdversaryNet(nn.Module):
         logits = nn.Dense(self.num_cells, kernel_init=nn.initializers.orthogonal(0.01))(x)
         value = nn.Dense(1, kernel_init=nn.initializers.orthogonal(1.0))(nn.relu(nn.Dense(32)(x)))[..., 0]
         return carry, logits, value
+
+
+@struct.dataclass
+class DesignTrajectory:
+    """The adversary's editing episode, handed from ``propose`` to ``observe`` (``Proposal.data``).
+
+    Attributes:
+        obs: ``EditorObs`` with leading axes ``(S, B)`` (``S = 2 + n_walls`` editing steps).
+        actions: int32 ``(S, B)``, the cells chosen.
+        log_probs: float32 ``(S, B)``.
+        values: float32 ``(S, B)``, the adversary's value estimates.
+    """
+
+    obs: EditorObs
+    actions: jax.Array
+    log_probs: jax.Array
+    values: jax.Array
 
 
 @struct.dataclass
@@ -123,9 +140,15 @@ def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_di
     Returns:
         A ``Curriculum`` over ``PairedState``; the protagonist is the loop's agent.
 
+    Env steps: the antagonist's rollout (``num_envs x num_steps`` per update) is returned as
+    ``Observed.env_steps``; the adversary's editing steps are not env steps (logged as
+    ``curriculum/adversary_steps``).
+
     Raises:
         ValueError: for a negative ``n_walls`` or a level space without a grid.
     """
+    if not isinstance(num_levels, int) or num_levels <= 0:
+        raise ValueError(f"paired: num_levels must be a positive integer, got {num_levels!r}")
     if not isinstance(n_walls, int) or n_walls < 0:
         raise ValueError(f"paired: n_walls must be a non-negative integer, got {n_walls!r}")
     editor = level_space.editor
@@ -170,8 +193,8 @@ def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_di
 
         init = jnp.zeros((steps, num_levels), jnp.int32)
         actions, (obs, acts, logps, values) = jax.lax.scan(step, init, (jnp.arange(steps), jax.random.split(k_steps, steps)))
-        return build_levels(editor, actions, jax.random.split(k_dir, num_levels)), {"obs": obs, "actions": acts, "log_probs": logps,
-                                                              "values": values}
+        traj = DesignTrajectory(obs=obs, actions=acts, log_probs=logps, values=values)
+        return build_levels(editor, actions, jax.random.split(k_dir, num_levels)), traj
 
     def init(key, student):
         k_ant, k_adv, k_probe = jax.random.split(key, 3)
@@ -195,9 +218,9 @@ def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_di
         traj = proposal.data
         rewards = jnp.zeros((steps, num_levels)).at[-1].set(reward)
         dones = jnp.zeros((steps, num_levels), jnp.bool_).at[-1].set(True)
-        adv, targets = gae(rewards, traj["values"], dones, jnp.zeros((num_levels,)), adv_cfg.gamma, adv_cfg.gae_lambda)
-        batch = Trajectory(obs=traj["obs"], resets=jnp.zeros((steps, num_levels), jnp.bool_), actions=traj["actions"],
-                           log_probs=traj["log_probs"], values=traj["values"], advantages=adv, targets=targets)
+        adv, targets = gae(rewards, traj.values, dones, jnp.zeros((num_levels,)), adv_cfg.gamma, adv_cfg.gae_lambda)
+        batch = Trajectory(obs=traj.obs, resets=jnp.zeros((steps, num_levels), jnp.bool_), actions=traj.actions,
+                           log_probs=traj.log_probs, values=traj.values, advantages=adv, targets=targets)
         adv_params, adv_opt_state, adv_metrics = adv_update(state.adversary, state.adversary_opt, batch, k_adv,
                                                             jnp.ones((num_levels,)))
         state = PairedState(antagonist=ant, antagonist_opt=ant_opt, adversary=adv_params, adversary_opt=adv_opt_state)
@@ -208,8 +231,10 @@ def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_di
             "adversary_value_loss": adv_metrics["value_loss"],
             "antagonist_return": ant_metrics["return"],
             "antagonist_solve_rate": ant_metrics["solve_rate"],
+            "adversary_steps": jnp.float32(steps * num_levels),  # steps of the editing MDP, not env steps
             **level_metrics(level_space.level_stats, levels),
         }
-        return state, metrics
+        antagonist_steps = jnp.int32(ant_rollout.rewards.size)  # (T, B): every step of every env
+        return Observed(state, metrics, antagonist_steps)
 
     return Curriculum(init=init, propose=propose, observe=observe)

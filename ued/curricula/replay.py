@@ -27,9 +27,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from ued.buffers import find_levels, plr_buffer
-from ued.curricula.base import Proposal, level_metrics, sample_levels
+from ued.curricula.base import buffer_metrics, check_buffer, check_score, level_metrics, sample_levels, top_stored_levels
 from ued.scores import max_mc
-from ued.types import Curriculum, LevelBuffer, LevelSpace, Score
+from ued.types import Curriculum, LevelBuffer, LevelSpace, Observed, Proposal, Score
 from ued.utils import tile
 
 NEW, REPLAY, MUTATE = 0, 1, 2
@@ -53,17 +53,17 @@ class ReplayState:
     branch_counts: jax.Array
 
 
-def _default(component, kind, fallback):
-    """A curriculum's own default when the config says ``score=default`` / ``buffer=default``."""
-    return component if isinstance(component, kind) else fallback()
+@struct.dataclass
+class ReplayChoice:
+    """What a replay curriculum's ``propose`` hands to ``observe`` (``Proposal.data``).
 
+    Attributes:
+        branch: int32 ``()``, 0 new, 1 replay, 2 mutate.
+        indices: int32 ``(B,)``, the buffer slots replayed (0 outside the replay branch).
+    """
 
-def check_single_agent_score(score: Score, curriculum: str) -> None:
-    """Scores computed from the student's rollout alone; PAIRED's regret needs an antagonist."""
-    if score.name == "paired_regret":
-        raise ValueError(f"{curriculum}: score=paired needs an antagonist's rollout; use curriculum=paired, or a "
-                         "single-agent score (max_mc, pvl, l1_value_loss, mna, learnability, oracle, entropy, "
-                         "least_confidence)")
+    branch: jax.Array
+    indices: jax.Array
 
 
 def replay_curriculum(level_space: LevelSpace, num_levels: int, score: Score | None = None,
@@ -85,15 +85,18 @@ def replay_curriculum(level_space: LevelSpace, num_levels: int, score: Score | N
         A ``Curriculum`` over ``ReplayState``.
 
     Raises:
+        TypeError: ``score`` or ``buffer`` is not a component of the kind needed.
         ValueError: for ``replay_prob`` outside [0, 1], or ``mutate`` without a mutator.
     """
+    name = "accel" if mutate else "robust_plr" if robust else "plr"
+    if not isinstance(num_levels, int) or num_levels <= 0:
+        raise ValueError(f"{name}: num_levels must be a positive integer, got {num_levels!r}")
     if not 0.0 <= replay_prob <= 1.0:
         raise ValueError(f"replay_prob must be in [0, 1], got {replay_prob}")
     if mutate and level_space.mutator is None:
         raise ValueError(f"the {level_space.name} level space has no mutator, which ACCEL needs")
-    score = _default(score, Score, max_mc)
-    check_single_agent_score(score, "accel" if mutate else "robust_plr" if robust else "plr")
-    buffer = _default(buffer, LevelBuffer, plr_buffer)
+    score = check_score(score, name, level_space, max_mc)
+    buffer = check_buffer(buffer, name, LevelBuffer, plr_buffer)
     trains_on = jnp.array([not robust or exploratory_grad_updates, True, not robust or exploratory_grad_updates])
 
     def init(key, student=None):
@@ -128,15 +131,15 @@ def replay_curriculum(level_space: LevelSpace, num_levels: int, score: Score | N
         weight = trains_on[branch].astype(jnp.float32)
         proposal = Proposal(train_weights=jnp.full((num_levels,), weight),
                             replayed=jnp.full((num_levels,), branch == REPLAY),
-                            data={"branch": branch, "indices": indices})
+                            data=ReplayChoice(branch=branch, indices=indices))
         return state.replace(buffer=buf), levels, proposal
 
     def observe(state: ReplayState, key, levels, proposal: Proposal, rollout, student):
-        branch, indices = proposal.data["branch"], proposal.data["indices"]
+        branch, indices = proposal.data.branch, proposal.data.indices
         is_replay = branch == REPLAY
         stored_extra = jax.tree.map(lambda a: a[indices], state.buffer.extras)
         fresh_extra = tile(score.init_extra(), num_levels)
-        if hasattr(state.buffer, "filled") and jax.tree.leaves(fresh_extra):
+        if jax.tree.leaves(fresh_extra):
             found, found_at = find_levels(state.buffer, levels)  # duplicates keep their memory
             known = jax.tree.map(lambda a: a[found_at], state.buffer.extras)
             fresh_extra = jax.tree.map(
@@ -155,23 +158,20 @@ def replay_curriculum(level_space: LevelSpace, num_levels: int, score: Score | N
             mutate_next=jnp.asarray(mutate) & is_replay,
             branch_counts=state.branch_counts.at[branch].add(1),
         )
-        filled = buf.filled
-        stored = jnp.where(filled, buf.scores, 0.0)
-        size = jnp.sum(filled)
         valid = result.valid.astype(jnp.float32)
         metrics = {
-            "buffer_fill": size / filled.shape[0],
-            "buffer_score_mean": jnp.sum(stored) / jnp.maximum(size, 1),
-            "buffer_score_max": jnp.max(jnp.where(filled, buf.scores, -jnp.inf)),
+            **buffer_metrics(buf),
             "batch_score_mean": jnp.sum(result.scores * valid) / jnp.maximum(valid.sum(), 1.0),
             "replay": is_replay.astype(jnp.float32),
             "mutate": (branch == MUTATE).astype(jnp.float32),
             **level_metrics(level_space.level_stats, levels),
         }
-        metrics["buffer_score_max"] = jnp.where(size > 0, metrics["buffer_score_max"], 0.0)
-        return state, metrics
+        return Observed(state, metrics, jnp.zeros((), jnp.int32))  # every level it plays is a training env
 
-    return Curriculum(init=init, propose=propose, observe=observe)
+    def top_levels(state: ReplayState, count: int):
+        return top_stored_levels(state.buffer, count)
+
+    return Curriculum(init=init, propose=propose, observe=observe, top_levels=top_levels)
 
 
 def plr(level_space: LevelSpace, num_levels: int, score: Score | None = None, buffer: LevelBuffer | None = None,

@@ -8,8 +8,8 @@ rolls the current policy out on each for ``rollout_steps`` steps (in batches of
 ``sample_batch`` levels, so memory stays bounded; all inside jit), scores them (learnability
 ``p (1 - p)`` by default) and keeps the top ``K`` in its buffer. Each training batch takes
 ``round(rho * num_levels)`` levels uniformly from the buffer and the rest fresh.
-The sampling pass's env steps are reported as ``extra_env_steps`` (the loop logs them as
-``curriculum_env_steps``, apart from the training env steps).
+The sampling pass's env steps are returned by ``observe`` (``Observed.env_steps``): the loop
+counts them as ``curriculum_env_steps``, apart from the training env steps.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from ued.buffers import sfl_batch_split, sfl_buffer
-from ued.curricula.base import Proposal, level_metrics, sample_levels
-from ued.curricula.replay import _default, check_single_agent_score
+from ued.curricula.base import buffer_metrics, check_buffer, check_score, level_metrics, sample_levels, top_stored_levels
 from ued.scores import learnability
-from ued.types import Curriculum, LevelBuffer, LevelSpace, Score
+from ued.types import Curriculum, LevelSpace, Observed, Proposal, Score, TopKBuffer
 from ued.utils import tile
 
 
@@ -39,7 +38,21 @@ class SFLState:
     refreshes: jax.Array
 
 
-def sfl(level_space: LevelSpace, num_levels: int, score: Score | None = None, buffer: LevelBuffer | None = None,
+@struct.dataclass
+class SFLChoice:
+    """What SFL's ``propose`` hands to ``observe`` (``Proposal.data``).
+
+    Attributes:
+        refreshed: bool ``()``, this update ran the sampling pass.
+    """
+
+    refreshed: jax.Array
+
+
+INT32_MAX = 2**31 - 1
+
+
+def sfl(level_space: LevelSpace, num_levels: int, score: Score | None = None, buffer: TopKBuffer | None = None,
         num_samples: int = 25_000, sample_batch: int = 5_000, rollout_steps: int = 2_000, refresh_every: int = 100,
         rho: float = 0.5) -> Curriculum:
     """The SFL curriculum.
@@ -48,7 +61,7 @@ def sfl(level_space: LevelSpace, num_levels: int, score: Score | None = None, bu
         level_space: the level space.
         num_levels: levels per update (parallel environments).
         score: how sampled levels are ranked (default learnability, as in the paper).
-        buffer: the top-K buffer (default ``sfl_buffer(capacity=1000)``); its capacity is K.
+        buffer: the ``TopKBuffer`` (default ``sfl_buffer(capacity=1000)``); its capacity is K.
         num_samples: N, levels sampled per refresh (maze: 25,000).
         sample_batch: levels rolled out at once (maze: 5,000); must divide ``num_samples``.
         rollout_steps: L, steps per sampled level (maze: 2,000).
@@ -59,8 +72,13 @@ def sfl(level_space: LevelSpace, num_levels: int, score: Score | None = None, bu
         A ``Curriculum`` over ``SFLState``.
 
     Raises:
-        ValueError: naming a bad hyperparameter and its valid range.
+        TypeError: ``score`` is not a ``Score`` or ``buffer`` not a ``TopKBuffer`` (a prioritised
+            replay buffer has other semantics: use ``buffer=sfl``).
+        ValueError: naming a bad hyperparameter and its valid range, or sizes that do not fit
+            together (``K > num_samples``).
     """
+    if not isinstance(num_levels, int) or num_levels <= 0:
+        raise ValueError(f"sfl: num_levels must be a positive integer, got {num_levels!r}")
     for name, v in (("num_samples", num_samples), ("sample_batch", sample_batch), ("rollout_steps", rollout_steps),
                     ("refresh_every", refresh_every)):
         if not isinstance(v, int) or v <= 0:
@@ -69,19 +87,20 @@ def sfl(level_space: LevelSpace, num_levels: int, score: Score | None = None, bu
         raise ValueError(f"sfl: sample_batch={sample_batch} must divide num_samples={num_samples}")
     if not 0.0 <= rho <= 1.0:
         raise ValueError(f"sfl: rho must be in [0, 1], got {rho}")
-    score = _default(score, Score, learnability)
-    check_single_agent_score(score, "sfl")
-    buffer = _default(buffer, LevelBuffer, lambda: sfl_buffer(capacity=1000, rho=rho))
+    score = check_score(score, "sfl", level_space, learnability)
+    buffer = check_buffer(buffer, "sfl", TopKBuffer, sfl_buffer)
+    if buffer.capacity > num_samples:
+        raise ValueError(f"sfl: the buffer keeps K={buffer.capacity} levels but a refresh samples only "
+                         f"num_samples={num_samples}; raise curriculum.num_samples or lower buffer.capacity")
+    if num_samples * rollout_steps > INT32_MAX:
+        raise ValueError(f"sfl: num_samples x rollout_steps = {num_samples * rollout_steps:,} env steps per refresh "
+                         f"exceeds {INT32_MAX:,}; lower one of them")
     n_buffer, n_fresh = sfl_batch_split(num_levels, rho)
     num_batches = num_samples // sample_batch
 
     def init(key, student=None):
         placeholder = level_space.generator.sample(key)
-        state = buffer.init(placeholder, score.init_extra())
-        capacity = state.scores.shape[0]
-        if capacity > num_samples:
-            raise ValueError(f"sfl: the buffer capacity K={capacity} exceeds num_samples={num_samples}")
-        return SFLState(buffer=state, refreshes=jnp.zeros((), jnp.int32))
+        return SFLState(buffer=buffer.init(placeholder, score.init_extra()), refreshes=jnp.zeros((), jnp.int32))
 
     def refresh(buf, key, student):
         """Samples and scores ``num_samples`` levels with the current policy; keeps the top K."""
@@ -96,7 +115,7 @@ def sfl(level_space: LevelSpace, num_levels: int, score: Score | None = None, bu
 
         levels, scores, valid, extras = jax.lax.map(one_batch, jax.random.split(key, num_batches))
         flat = lambda x: x.reshape((num_samples,) + x.shape[2:])
-        return buffer.insert(buf, jax.tree.map(flat, levels), flat(scores), jax.tree.map(flat, extras), flat(valid))
+        return buffer.refill(buf, jax.tree.map(flat, levels), flat(scores), jax.tree.map(flat, extras), flat(valid))
 
     def propose(state: SFLState, key, student):
         k_refresh, k_buffer, k_fresh = jax.random.split(key, 3)
@@ -111,21 +130,19 @@ def sfl(level_space: LevelSpace, num_levels: int, score: Score | None = None, bu
         levels = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
         replayed = jnp.arange(num_levels) < n_buffer
         proposal = Proposal(train_weights=jnp.ones((num_levels,), jnp.float32), replayed=replayed,
-                            data={"refreshed": due})
+                            data=SFLChoice(refreshed=due))
         return state.replace(buffer=buf, refreshes=state.refreshes + due), levels, proposal
 
     def observe(state: SFLState, key, levels, proposal: Proposal, rollout, student):
-        buf = state.buffer
-        size = jnp.sum(buf.filled)
-        refreshed = proposal.data["refreshed"]
+        refreshed = proposal.data.refreshed
         metrics = {
-            "buffer_fill": size / buf.filled.shape[0],
-            "buffer_score_mean": jnp.sum(jnp.where(buf.filled, buf.scores, 0.0)) / jnp.maximum(size, 1),
-            "buffer_score_max": jnp.where(size > 0, jnp.max(jnp.where(buf.filled, buf.scores, -jnp.inf)), 0.0),
+            **buffer_metrics(state.buffer),
             "refreshed": refreshed.astype(jnp.float32),
-            "extra_env_steps": refreshed.astype(jnp.float32) * float(num_samples * rollout_steps),
             **level_metrics(level_space.level_stats, levels),
         }
-        return state, metrics
+        return Observed(state, metrics, refreshed.astype(jnp.int32) * (num_samples * rollout_steps))
 
-    return Curriculum(init=init, propose=propose, observe=observe)
+    def top_levels(state: SFLState, count: int):
+        return top_stored_levels(state.buffer, count)
+
+    return Curriculum(init=init, propose=propose, observe=observe, top_levels=top_levels)

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ued.agents.networks import Agent
+from ued.agents.networks import Agent, step_agent
 from ued.types import Level, LevelEnv, LevelSpace
 
 DEFAULT_ALPHAS = (0.01, 0.1, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
@@ -160,7 +160,7 @@ def make_success_evaluator(env: LevelEnv, agent: Agent, num_episodes: int = 10, 
         env: the level space's env.
         agent: the ``Agent``.
         num_episodes: episodes per level (``K``).
-        max_steps: the env's time limit (default: its ``max_steps``), used to bound the loop.
+        max_steps: the env's time limit (default: its ``max_episode_steps``), used to bound the loop.
         parallel_episodes: slots stepped together (memory vs. parallelism).
         greedy: use the greedy instead of the sampled policy.
         return_steps: also return the number of env steps computed (int32 scalar; idle slots
@@ -175,10 +175,7 @@ def make_success_evaluator(env: LevelEnv, agent: Agent, num_episodes: int = 10, 
     if not isinstance(parallel_episodes, int) or parallel_episodes < 1:
         raise ValueError(f"parallel_episodes must be a positive integer, got {parallel_episodes!r}")
     params_env = env.default_params
-    if max_steps is None:
-        if not hasattr(params_env, "max_steps"):
-            raise ValueError("max_steps is needed: the env's params have no max_steps")
-        max_steps = int(params_env.max_steps)
+    max_steps = env.max_episode_steps if max_steps is None else max_steps
 
     def success(params, levels: Level, key):
         n = jax.tree.leaves(levels)[0].shape[0]
@@ -201,9 +198,7 @@ def make_success_evaluator(env: LevelEnv, agent: Agent, num_episodes: int = 10, 
         def body(c):
             t, next_job, slot_job, obs, state, carry, first, solved = c
             k_act, k_env, k_reset = jax.random.split(jax.random.fold_in(k_run, t), 3)
-            carry, dist, _ = agent.apply(params, carry, jax.tree.map(lambda x: x[None], obs), first[None])
-            dist = jax.tree.map(lambda x: x[0], dist)
-            action = agent.greedy(dist) if greedy else agent.sample(k_act, dist)
+            carry, action, _, _ = step_agent(agent, params, carry, obs, first, k_act, greedy)
             obs, state, _, done, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
                 jax.random.split(k_env, b), state, action, params_env)
             active = slot_job < jobs
@@ -242,13 +237,20 @@ class CVaREvaluation(NamedTuple):
     mean: float
 
 
-def evaluate_cvar(success_fn: Callable, params, levels, key, alphas: Sequence[float] = DEFAULT_ALPHAS) -> CVaREvaluation:
-    """Runs two independent passes of ``success_fn`` (from ``make_success_evaluator``) and the CVaR.
+def success_passes(success_fn: Callable, params, levels, key):
+    """The two independent passes of the CVaR protocol: ``(pass1, pass2)``, each ``(N,)``.
 
-    ``success_fn`` should be jitted by the caller (once, reused across runs).
+    Jittable; ``ued.evaluate`` and the CVaR logged during training both call it (with the same
+    ``success_fn`` from ``make_success_evaluator``), so both estimate the same quantity.
+    """
+    k1, k2 = jax.random.split(key)
+    return success_fn(params, levels, k1), success_fn(params, levels, k2)
+
+
+def evaluate_cvar(passes_fn: Callable, params, levels, key, alphas: Sequence[float] = DEFAULT_ALPHAS) -> CVaREvaluation:
+    """The CVaR of a policy on ``levels``: ``passes_fn`` (``success_passes`` with a success
+    evaluator bound, jitted by the caller once and reused across runs) gives the two passes.
     """
     alphas = check_alphas(alphas, jax.tree.leaves(levels)[0].shape[0])
-    k1, k2 = jax.random.split(key)
-    p1 = np.asarray(jax.device_get(success_fn(params, levels, k1)))
-    p2 = np.asarray(jax.device_get(success_fn(params, levels, k2)))
+    p1, p2 = (np.asarray(p) for p in jax.device_get(passes_fn(params, levels, key)))
     return CVaREvaluation(p1, p2, cvar_from_passes(p1, p2, alphas), float(np.concatenate([p1, p2]).mean()))

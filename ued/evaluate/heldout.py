@@ -6,20 +6,27 @@ import jax
 import jax.numpy as jnp
 
 from ued.agents.networks import Agent
+from ued.rollout import make_rollout_fn
 from ued.types import Level, LevelEnv
 
 
-def make_level_evaluator(env: LevelEnv, agent: Agent, num_attempts: int, max_steps: int):
+def _position(state):
+    """``(x, y, dir)`` of a grid agent's state (for episode renders)."""
+    return jnp.concatenate([state.agent_pos, state.agent_dir[None]]).astype(jnp.int32)
+
+
+def make_level_evaluator(env: LevelEnv, agent: Agent, num_attempts: int, max_steps: int | None = None):
     """Builds ``evaluate(params, levels, key) -> dict`` for ``N`` levels.
 
     Each level gets ``num_attempts`` independent episodes with the greedy policy and as many
-    with the sampled policy; only the first episode of each attempt counts.
+    with the sampled policy; only the first episode of each attempt counts. The episodes are
+    played by the one rollout (``ued.rollout.make_rollout_fn``, without auto-replay).
 
     Args:
         env: the level space's env (no wrapper).
         agent: the ``Agent``.
         num_attempts: episodes per level and policy mode.
-        max_steps: steps to run (at least the env's time limit, so every episode ends).
+        max_steps: steps to run (default: the env's ``max_episode_steps``, so every episode ends).
 
     Returns:
         A function returning, for ``mode`` in ``greedy`` and ``sampled``:
@@ -28,43 +35,30 @@ def make_level_evaluator(env: LevelEnv, agent: Agent, num_attempts: int, max_ste
         greedy attempt on each level (for episode renders), when the env state has
         ``agent_pos`` and ``agent_dir``.
     """
-    if num_attempts < 1:
-        raise ValueError(f"num_attempts must be a positive integer, got {num_attempts}")
-    params_env = env.default_params
+    if not isinstance(num_attempts, int) or num_attempts < 1:
+        raise ValueError(f"num_attempts must be a positive integer, got {num_attempts!r}")
+    max_steps = env.max_episode_steps if max_steps is None else max_steps
+    rollout = make_rollout_fn(env, agent, 1.0, 1.0)
 
     def run(params, levels: Level, key, greedy: bool):
         n = jax.tree.leaves(levels)[0].shape[0]
-        batch = n * num_attempts
         tiled = jax.tree.map(lambda x: jnp.repeat(x, num_attempts, axis=0), levels)
-        k_reset, k_run = jax.random.split(key)
-        obs, state = jax.vmap(env.reset_to_level, in_axes=(0, 0, None))(jax.random.split(k_reset, batch), tiled, params_env)
-        carry = agent.initial_carry(batch)
-        zeros = jnp.zeros((batch,), jnp.float32)
-
-        def step(c, key):
-            obs, state, carry, first, finished, solved, ret, length = c
-            k_act, k_env = jax.random.split(key)
-            carry, dist, _ = agent.apply(params, carry, jax.tree.map(lambda x: x[None], obs), first[None])
-            dist = jax.tree.map(lambda x: x[0], dist)
-            action = agent.greedy(dist) if greedy else agent.sample(k_act, dist)
-            nobs, nstate, reward, done, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                jax.random.split(k_env, batch), state, action, params_env)
-            live = ~finished
-            trace = _trace(state, finished)  # the state this step acted in
-            solved = solved | (live & info["solved"])
-            ret = ret + jnp.where(live, reward, 0.0)
-            length = length + live
-            finished = finished | done
-            return (nobs, nstate, carry, jnp.zeros_like(first), finished, solved, ret, length), trace
-
-        init = (obs, state, carry, jnp.ones((batch,), jnp.bool_), jnp.zeros((batch,), jnp.bool_),
-                jnp.zeros((batch,), jnp.bool_), zeros, zeros)
-        (_, last_state, _, _, finished, solved, ret, length), trace = jax.lax.scan(
-            step, init, jax.random.split(k_run, max_steps))
+        one = jax.tree.map(lambda x: x[0], levels)
+        state = jax.eval_shape(env.reset_to_level, jax.random.key(0), one, env.default_params)[1]
+        record = _position if hasattr(state, "agent_pos") and hasattr(state, "agent_dir") else None
+        ro, _, info = rollout(params, tiled, key, max_steps, greedy=greedy, replay=False, record=record)
+        done = ro.dones.astype(jnp.int32)
+        finished_before = (jnp.cumsum(done, axis=0) - done) > 0  # (T, batch): the first episode ended earlier
+        live = ~finished_before
         per_level = lambda x: x.astype(jnp.float32).reshape(n, num_attempts).mean(axis=1)
-        out = {"solve_rate": per_level(solved), "return": per_level(ret), "length": per_level(length)}
-        if trace is not None:
-            trace = jnp.concatenate([trace, _trace(last_state, finished)[None]], axis=0)
+        out = {"solve_rate": per_level(jnp.any(live & ro.solved, axis=0)),
+               "return": per_level(jnp.sum(jnp.where(live, ro.rewards, 0.0), axis=0)),
+               "length": per_level(jnp.sum(live, axis=0))}
+        trace = None
+        if record is not None:
+            finished = jnp.concatenate([finished_before, jnp.any(ro.dones, axis=0)[None]], axis=0)
+            where = jnp.concatenate([info["record"], info["last_record"][None]], axis=0)
+            trace = jnp.concatenate([where, finished[..., None].astype(jnp.int32)], axis=-1)
             trace = trace.reshape(trace.shape[0], n, num_attempts, -1)[:, :, 0]
         return out, trace
 
@@ -78,10 +72,3 @@ def make_level_evaluator(env: LevelEnv, agent: Agent, num_attempts: int, max_ste
         return result
 
     return evaluate
-
-
-def _trace(state, finished):
-    if not (hasattr(state, "agent_pos") and hasattr(state, "agent_dir")):
-        return None
-    return jnp.concatenate([state.agent_pos, state.agent_dir[:, None], finished[:, None].astype(jnp.int32)],
-                           axis=1).astype(jnp.int32)

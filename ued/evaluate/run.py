@@ -23,6 +23,7 @@ place only when complete.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import shutil
@@ -36,7 +37,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from ued.evaluate.cvar import (DEFAULT_ALPHAS, EVAL_LEVELS_KEY, check_alphas, evaluate_cvar, make_success_evaluator,
-                               sample_eval_levels)
+                               sample_eval_levels, success_passes)
 from ued.evaluate.heldout import make_level_evaluator
 from ued.run.checkpoint import CheckpointError
 from ued.utils import glob_or_path, parse_cli_value
@@ -145,9 +146,9 @@ def evaluate_runs(run_dirs: Sequence[str], checkpoint: int | str | None = None, 
         levels, stats, ids = level_sets[env_key]
         agent_key = (env_key, json.dumps(OmegaConf.to_container(cfg.agent.network, resolve=True), sort_keys=True))
         if agent_key not in compiled:
-            max_t = int(ls.env.default_params.max_steps) if hasattr(ls.env.default_params, "max_steps") else cfg.num_steps
-            success = jax.jit(make_success_evaluator(ls.env, run.agent, episodes, max_t, parallel_episodes))
-            named_fn = jax.jit(make_level_evaluator(ls.env, run.agent, episodes, max_t)) if named and ls.held_out is not None else None
+            success = make_success_evaluator(ls.env, run.agent, episodes, parallel_episodes=parallel_episodes)
+            success = jax.jit(functools.partial(success_passes, success))
+            named_fn = jax.jit(make_level_evaluator(ls.env, run.agent, episodes)) if named and ls.held_out is not None else None
             compiled[agent_key] = (success, named_fn)
         success, named_fn = compiled[agent_key]
         named_stats = jax.device_get(ls.level_stats(ls.held_out)) if named_fn is not None else None

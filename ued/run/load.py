@@ -9,6 +9,8 @@ import jax
 from omegaconf import DictConfig, OmegaConf
 
 from ued.run.checkpoint import CheckpointError, CheckpointInfo, checkpoint_dirs, latest_checkpoint, read_checkpoint
+from ued.run.config import Components
+from ued.run.resume import restore_run_state
 
 
 class LoadedRun(NamedTuple):
@@ -23,7 +25,7 @@ class LoadedRun(NamedTuple):
         state: the whole ``TrainState`` (optimizer and curriculum state included).
         update: updates done when the checkpoint was saved.
         path: the checkpoint's directory.
-        run: the built components (``ued.train.Run``), e.g. ``run.curriculum``.
+        components: the built components (``ued.run.config.Components``), e.g. ``components.curriculum``.
     """
 
     config: DictConfig
@@ -33,7 +35,7 @@ class LoadedRun(NamedTuple):
     state: Any
     update: int
     path: str
-    run: Any
+    components: Any
 
     @property
     def num_seeds(self) -> int:
@@ -87,15 +89,13 @@ def load(run_dir: str, checkpoint: int | str | None = None, overrides: dict | No
     Raises:
         CheckpointError: no checkpoint, or a partial/corrupted one, or one that does not fit.
     """
-    from ued.train import Run, restore_run_state
-
     info = find_checkpoint(run_dir, checkpoint)
     config_file = os.path.join(run_dir, "config.yaml")  # the run's configuration (a checkpoint may come from elsewhere)
     cfg = OmegaConf.load(config_file) if os.path.exists(config_file) else OmegaConf.create(info.meta["config"])
     for key, value in (overrides or {}).items():
         OmegaConf.update(cfg, key, value, merge=False, force_add=True)
-    run = Run(cfg)
+    parts = Components(cfg)
     keys = jax.random.split(jax.random.key(0), cfg.num_seeds) if cfg.num_seeds > 1 else jax.random.key(0)
-    state, _ = restore_run_state(info, cfg, run.trainer.init, keys, f"the configuration of {run_dir}")
-    return LoadedRun(config=cfg, level_space=run.level_space, agent=run.agent, params=state.params, state=state,
-                     update=info.update, path=info.path, run=run)
+    state, _ = restore_run_state(info, cfg, parts.trainer.init, keys, f"the configuration of {run_dir}")
+    return LoadedRun(config=cfg, level_space=parts.level_space, agent=parts.agent, params=state.params, state=state,
+                     update=info.update, path=info.path, components=parts)

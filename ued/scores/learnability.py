@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 
 from ued.rollout import Rollout, masked_mean, per_episode
-from ued.types import Score, ScoreResult
+from ued.scores.base import episode_mean_score
+from ued.types import Discrete, Score, ScoreResult
 
 
 def success_rate(rollout: Rollout, max_episodes: int | None = None):
@@ -57,34 +58,47 @@ def learnability(max_episodes: int = 10) -> Score:
     return Score(compute=compute, init_extra=lambda: {}, name="learnability")
 
 
-def _policy_score(name, per_step):
-    def compute(rollout: Rollout, levels=None, extra=None) -> ScoreResult:
-        if rollout.logits is None:
-            raise ValueError(f"{name} needs the policy logits: build the Rollout with logits=(T, B, A)")
-        means, mask = per_episode(per_step(jax.nn.log_softmax(rollout.logits)), rollout.dones, "mean")
-        valid = mask.any(axis=0)
-        return ScoreResult(jnp.where(valid, masked_mean(means, mask), 0.0), valid, {})
-
-    return Score(compute=compute, init_extra=lambda: {}, name=name)
-
-
 def policy_entropy() -> Score:
-    """Mean policy entropy over the steps of completed episodes.
+    """Mean policy entropy over the steps of completed episodes, from ``rollout.entropy`` (the
+    agent's own entropy: categorical and Gaussian policies alike).
 
     Source: Jiang, Grefenstette and Rocktäschel, "Prioritized Level Replay", ICML 2021.
 
     Returns:
-        A memoryless ``Score`` (needs ``rollout.logits``).
+        A memoryless ``Score``.
     """
-    return _policy_score("policy_entropy", lambda logp: -jnp.sum(jnp.exp(logp) * logp, axis=-1))
+
+    def entropy(rollout: Rollout):
+        if rollout.entropy is None:
+            raise ValueError("policy_entropy needs the policy's entropy: build the Rollout with entropy=(T, B)")
+        return rollout.entropy
+
+    return episode_mean_score("policy_entropy", entropy)
+
+
+def _needs_categorical(level_space):
+    if not isinstance(level_space.env.action_space, Discrete):
+        raise ValueError(f"least_confidence scores a categorical policy (1 - max action probability); the "
+                         f"{level_space.name} level space's actions are continuous ({type(level_space.env.action_space).__name__}): "
+                         "use score=entropy, pvl, max_mc, l1_value_loss, mna or learnability")
+    return least_confidence()._replace(bind=None)
 
 
 def least_confidence() -> Score:
     """Mean least confidence ``1 - max_a pi(a|s)`` over the steps of completed episodes.
 
+    Defined for categorical policies only: a curriculum built with it on a level space with a
+    continuous action space refuses it (``ValueError``) before compiling.
+
     Source: Jiang, Grefenstette and Rocktäschel, "Prioritized Level Replay", ICML 2021.
 
     Returns:
-        A memoryless ``Score`` (needs ``rollout.logits``).
+        A memoryless ``Score`` (reads ``rollout.logits`` as categorical logits).
     """
-    return _policy_score("least_confidence", lambda logp: 1.0 - jnp.exp(jnp.max(logp, axis=-1)))
+
+    def confidence(rollout: Rollout):
+        if rollout.logits is None:
+            raise ValueError("least_confidence needs the policy logits: build the Rollout with logits=(T, B, A)")
+        return 1.0 - jnp.exp(jnp.max(jax.nn.log_softmax(rollout.logits), axis=-1))
+
+    return episode_mean_score("least_confidence", confidence, bind=_needs_categorical)

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from ued.rollout import Rollout, masked_mean, per_episode, td_errors
+from ued.scores.base import episode_mean_score
 from ued.types import Score, ScoreResult
 
 
@@ -20,14 +21,6 @@ def _episode_average(x, dones):
     means, mask = per_episode(x, dones, "mean")
     valid = mask.any(axis=0)
     return masked_mean(means, mask), valid
-
-
-def _memoryless(name, per_step):
-    def compute(rollout: Rollout, levels=None, extra=None) -> ScoreResult:
-        score, valid = _episode_average(per_step(rollout), rollout.dones)
-        return ScoreResult(jnp.where(valid, score, 0.0), valid, {})
-
-    return Score(compute=compute, init_extra=lambda: {}, name=name)
 
 
 def l1_value_loss() -> Score:
@@ -38,7 +31,7 @@ def l1_value_loss() -> Score:
     Returns:
         A memoryless ``Score``; ``scores`` ``(B,)`` >= 0.
     """
-    return _memoryless("l1_value_loss", lambda r: jnp.abs(r.advantages))
+    return episode_mean_score("l1_value_loss", lambda r: jnp.abs(r.advantages))
 
 
 def positive_value_loss() -> Score:
@@ -50,7 +43,7 @@ def positive_value_loss() -> Score:
     Returns:
         A memoryless ``Score``; ``scores`` ``(B,)`` >= 0.
     """
-    return _memoryless("positive_value_loss", lambda r: jnp.maximum(r.advantages, 0.0))
+    return episode_mean_score("positive_value_loss", lambda r: jnp.maximum(r.advantages, 0.0))
 
 
 def _broadcast_extra(extra, rollout, default):
@@ -192,28 +185,40 @@ def paired_regret() -> Score:
         regret = best - masked_mean(p_ret, p_mask)
         return ScoreResult(jnp.where(valid, regret, 0.0), valid, {})
 
-    return Score(compute=compute, init_extra=lambda: {}, name="paired_regret")
+    return Score(compute=compute, init_extra=lambda: {}, name="paired_regret", rollouts="pair")
 
 
-def oracle_regret(optimal_return) -> Score:
+def oracle_regret(optimal_return=None) -> Score:
     """Oracle regret: the optimal return minus the mean return achieved.
 
-    For level spaces with a solver (the maze); a diagnostic score and a reference to check
-    the approximations against. The mean is over the completed episodes of the rollout.
+    For level spaces that can compute the optimal return (``LevelSpace.optimal_return``: the
+    maze's solver); a diagnostic score and a reference to check the approximations against.
+    The mean is over the completed episodes of the rollout.
 
     Source: regret as defined by Dennis et al., "Emergent Complexity and Zero-shot Transfer
     via Unsupervised Environment Design", NeurIPS 2020, with the true optimum in place of an
     estimate.
 
     Args:
-        optimal_return: ``level -> float32 ()``, e.g. for the maze
-            ``lambda l: ued.envs.maze.solve(l, max_steps).optimal_return``.
+        optimal_return: ``level -> float32 ()``; None (the default, and the YAML's) takes the
+            level space's ``optimal_return`` when a curriculum is built with the score, and
+            refuses a level space without one (``ValueError``, before compiling).
 
     Returns:
         A memoryless ``Score``; ``valid`` where an episode completed.
     """
 
+    def bind(level_space):
+        if level_space.optimal_return is None:
+            raise ValueError(f"oracle_regret needs the optimal return of a level, which the {level_space.name} "
+                             "level space does not provide (LevelSpace.optimal_return; the maze does): "
+                             "choose another score")
+        return oracle_regret(level_space.optimal_return)
+
     def compute(rollout: Rollout, levels=None, extra=None) -> ScoreResult:
+        if optimal_return is None:
+            raise ValueError("oracle_regret has no optimal return: build it with oracle_regret(fn) or bind it to a "
+                             "level space (score.bind(level_space))")
         if levels is None:
             raise ValueError("oracle_regret needs the levels played: compute(rollout, levels, extra)")
         returns, mask = per_episode(rollout.rewards, rollout.dones, "sum")
@@ -221,4 +226,5 @@ def oracle_regret(optimal_return) -> Score:
         regret = jax.vmap(optimal_return)(levels) - masked_mean(returns, mask)
         return ScoreResult(jnp.where(valid, regret, 0.0), valid, {})
 
-    return Score(compute=compute, init_extra=lambda: {}, name="oracle_regret")
+    return Score(compute=compute, init_extra=lambda: {}, name="oracle_regret",
+                 bind=bind if optimal_return is None else None)

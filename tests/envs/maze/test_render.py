@@ -2,7 +2,8 @@ import jax
 import numpy as np
 from PIL import Image
 
-from ued.envs.maze import make_maze, named_level, parse_level, render_level, render_state, save_gif, save_png, tile_images
+from ued.envs.maze import make_maze, named_level, parse_level, render_level, render_state
+from ued.run.media import save_gif, save_png, tile_images
 from ued.envs.maze.render import _COLOURS
 
 

@@ -226,7 +226,7 @@ def make_jaxnav(map_size: int = 11, max_steps: int = 500, lidar_num_beams: int =
 
     level_env = LevelEnv(reset_to_level=reset_to_level, step=step, default_params=JaxNavParams(max_steps=max_steps),
                          action_space=Box(low=(env.min_v, -env.max_w), high=(env.max_v, env.max_w), shape=(2,)),
-                         get_level=lambda s: s.level, name="jaxnav")
+                         get_level=lambda s: s.level, name="jaxnav", max_episode_steps=int(max_steps))
     return level_env, env
 
 

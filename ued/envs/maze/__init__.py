@@ -25,7 +25,7 @@ from ued.envs.maze.level import (
     parse_level,
     stack_levels,
 )
-from ued.envs.maze.render import render_level, render_state, save_gif, save_png, tile_images
+from ued.envs.maze.render import render_level, render_state
 from ued.envs.maze.solver import Solution, distance_map, optimal_action, optimal_return_fn, solve
 from ued.envs.maze.space import fixed_level_generator, maze_level_space, maze_level_stats
 
@@ -35,6 +35,6 @@ __all__ = [
     "check_level", "distance_map", "edit_distance", "is_valid_level", "level_to_string",
     "make_level", "make_maze", "maze_mutator", "named_level", "named_level_names",
     "named_levels", "optimal_action", "pad_level", "parse_level", "random_maze_generator",
-    "render_level", "render_state", "save_gif", "save_png", "solve", "stack_levels",
-    "tile_images", "optimal_return_fn", "fixed_level_generator", "maze_level_space", "maze_level_stats",
+    "render_level", "render_state", "solve", "stack_levels",
+    "optimal_return_fn", "fixed_level_generator", "maze_level_space", "maze_level_stats",
 ]

@@ -210,4 +210,5 @@ def make_maze(agent_view_size: int = 5, max_steps: int = 250, full_obs: bool = F
         action_space=Discrete(NUM_ACTIONS),
         get_level=lambda state: state.level,
         name="maze",
+        max_episode_steps=int(max_steps),
     )

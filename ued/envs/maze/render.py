@@ -1,7 +1,7 @@
 """Rendering maze levels and states to RGB arrays (jittable).
 
-The PNG/GIF writers (``save_png``, ``save_gif``, ``tile_images``) are level-space agnostic and
-live in ``ued.run.media``; they are re-exported here for convenience.
+Writing images to files is host I/O and lives in ``ued.run.media`` (``save_png``, ``save_gif``,
+``tile_images``); this module only computes arrays.
 
 Images show the interior with its border of walls, like MiniGrid: walls grey, goal green,
 the agent a red triangle pointing in its direction; ``render_state`` can also shade the
@@ -16,7 +16,6 @@ import numpy as np
 
 from ued.envs.maze.env import CELL_GOAL, CELL_WALL, MazeState, cell_types, view_offsets
 from ued.envs.maze.level import MazeLevel
-from ued.run.media import save_gif, save_png, tile_images  # noqa: F401 (re-exported)
 
 _COLOURS = {
     "empty": (0, 0, 0),

@@ -12,7 +12,7 @@ from ued.envs.maze.generators import maze_mutator, random_maze_generator
 from ued.envs.maze.level import HELD_OUT_LEVEL_NAMES, make_level, named_levels
 from ued.envs.maze.env import MazeState
 from ued.envs.maze.render import render_level, render_state
-from ued.envs.maze.solver import solve
+from ued.envs.maze.solver import optimal_return_fn, solve
 from ued.types import GridEditor, LevelGenerator, LevelSpace
 
 
@@ -109,6 +109,7 @@ def maze_level_space(height: int = 13, width: int = 13, n_walls: int = 25, sampl
         name="maze",
         render_episode=render_maze_episode,
         editor=maze_editor(height, width),
+        optimal_return=optimal_return_fn(max_steps),
     )
 
 

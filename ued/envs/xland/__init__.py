@@ -114,7 +114,8 @@ def make_xland(grid: str = "R4-13x13", view_size: int = 5, max_steps: int | None
             ts.reward, done, info
 
     return LevelEnv(reset_to_level=reset_to_level, step=step, default_params=XLandParams(max_steps=int(base.max_steps)),
-                    action_space=Discrete(int(env.num_actions(base))), get_level=lambda s: s.level, name="xland")
+                    action_space=Discrete(int(env.num_actions(base))), get_level=lambda s: s.level, name="xland",
+                    max_episode_steps=int(base.max_steps))
 
 
 def load_rulesets(benchmark: str | None = "trivial-21k", path: str | None = None):

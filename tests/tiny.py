@@ -1,0 +1,70 @@
+"""Tiny run configurations for the tests, derived from the YAMLs so that a new curriculum, score
+or buffer is tested the moment its YAML exists (no list of components here)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from ued.envs.maze import maze_level_space
+from ued.run.config import CONF_DIR, component_names, curriculum_groups
+
+CURRICULA = component_names("curriculum")
+SCORES = component_names("score")
+BUFFERS = component_names("buffer")
+LIMIT = 16  # every integer hyperparameter of a curriculum and its components is capped at this
+
+TINY = ["num_envs=4", "num_steps=16", "num_updates=4", "updates_per_chunk=1", "eval.every=2", "eval.attempts=1",
+        "eval.random_levels=2", "eval.render=false", "agent.network.hidden=8", "env.max_steps=12",
+        "env.held_out=[SixteenRooms]", "progress=false", "checkpoint_every=1", "keep_checkpoints=10"]
+
+
+def compose_config(overrides) -> OmegaConf:
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def shrink(curriculum: str, base=()) -> list[str]:
+    """Overrides capping the integer hyperparameters (> LIMIT) of a curriculum and of the
+    component groups its YAML uses at LIMIT: SFL's 25,000 samples, a 4,000-level buffer,
+    PAIRED's 50 walls all become 16, so every curriculum runs in seconds."""
+    cfg = compose_config([*base, f"curriculum={curriculum}"])
+    out = []
+    for group in ("curriculum", *curriculum_groups()[curriculum]):
+        node = OmegaConf.to_container(cfg[group], resolve=False)
+        for key, value in node.items():
+            if isinstance(value, int) and not isinstance(value, bool) and value > LIMIT:
+                out.append(f"{group}.{key}={LIMIT}")
+    return out
+
+
+def tiny_config(curriculum: str, *overrides, base=TINY):
+    """The composed config of ``base`` plus a shrunken ``curriculum`` plus ``overrides`` (which win)."""
+    parts = [*base, f"curriculum={curriculum}", *shrink(curriculum, base)]
+    keys = {o.split("=", 1)[0] for o in overrides}
+    parts = [o for o in parts if o.split("=", 1)[0] not in keys]
+    return compose_config([*parts, *overrides])
+
+
+# ---------------------------------------------------------------- counting env steps
+
+ENV_STEPS = [0]
+
+
+def _count(action):
+    ENV_STEPS[0] += int(np.size(action))  # one per environment, whether vmapped calls are batched or not
+
+
+def counting_maze(**kwargs):
+    """The maze level space whose ``env.step`` counts every call of every environment into
+    ``ENV_STEPS`` (a host callback): the ground truth for env-step accounting."""
+    space = maze_level_space(**kwargs)
+    env = space.env
+
+    def step(key, state, action, params):
+        jax.debug.callback(_count, action)
+        return env.step(key, state, action, params)
+
+    return space._replace(env=env._replace(step=step))

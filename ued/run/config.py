@@ -1,0 +1,321 @@
+"""Configuration: the schema Hydra checks, wiring and size checks, and building the components.
+
+Everything here runs before anything is compiled. Errors are ``ConfigError`` (or Hydra's own
+for unknown keys and wrong types, which the schema makes it raise) with one line naming the
+key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import yaml
+from hydra.core.config_store import ConfigStore
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "conf")
+RESUME_MODES = ("auto", True, False)
+PROGRESS_MODES = ("auto", True, False)
+NONFINITE_MODES = ("stop", "skip")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key, the value and what is allowed."""
+
+
+# ---------------------------------------------------------------------------------------
+# The schema (Hydra structured config): unknown keys and wrong types are refused by Hydra
+# ---------------------------------------------------------------------------------------
+@dataclass
+class EvalSchema:
+    every: int = 50
+    attempts: int = 10
+    render: bool = True
+    render_levels: int = 2
+    random_levels: int = 100
+    cvar_alphas: List[float] = field(default_factory=lambda: [10.0, 50.0])
+
+
+@dataclass
+class LoggerSchema:
+    wandb: bool = False
+    project: str = "ued"
+    entity: Optional[str] = None
+    mode: str = "online"
+    tags: List[str] = field(default_factory=list)
+
+
+@dataclass
+class UEDSchema:
+    """The run-level keys of ``conf/config.yaml`` and their types.
+
+    Components (``env``, ``agent``, ``curriculum`` and the component groups its YAML lists,
+    ``score`` and ``buffer``) are checked by their own factories. Free-form keys go under
+    ``notes`` (``+notes.purpose=ablation``): saved with the run's config, read by nothing.
+    """
+
+    env: Any = MISSING
+    agent: Any = MISSING
+    curriculum: Any = MISSING
+    score: Any = None
+    buffer: Any = None
+    logger: LoggerSchema = field(default_factory=LoggerSchema)
+    eval: EvalSchema = field(default_factory=EvalSchema)
+    seed: int = 0
+    num_seeds: int = 1
+    num_envs: int = 32
+    num_steps: int = 256
+    num_updates: int = 400
+    updates_per_chunk: int = 25
+    progress: Any = "auto"
+    run_dir: str = MISSING
+    checkpoint_every: int = 50
+    keep_checkpoints: int = 3
+    resume: Any = "auto"
+    session_updates: Optional[int] = None
+    on_nonfinite: str = "stop"
+    notes: Dict[str, Any] = field(default_factory=dict)
+
+
+ConfigStore.instance().store(name="ued_schema", node=UEDSchema)
+
+
+def check_schema(cfg: DictConfig, schema=UEDSchema, prefix: str = "") -> None:
+    """Refuses keys the schema does not declare. Hydra refuses ``foo=1`` and wrong types itself,
+    but ``+foo=1`` force-adds the key past a structured config; this catches it.
+
+    Raises:
+        ConfigError: naming the unknown key and where free-form keys go.
+    """
+    import dataclasses
+    import typing
+
+    fields = typing.get_type_hints(schema)
+    for key in cfg.keys():
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"unknown key {prefix}{key}: the keys here are {known}; "
+                              f"put free-form keys under notes (+notes.{key}=...)")
+        sub = fields[key]
+        if isinstance(sub, type) and dataclasses.is_dataclass(sub) and OmegaConf.is_dict(cfg[key]):
+            check_schema(cfg[key], sub, f"{prefix}{key}.")
+
+
+# ---------------------------------------------------------------------------------------
+# Wiring: which component groups each curriculum uses (its YAML's defaults list)
+# ---------------------------------------------------------------------------------------
+def curriculum_groups(conf_dir: str = CONF_DIR) -> dict[str, tuple[str, ...]]:
+    """``{curriculum: component groups it uses}``, read from the defaults lists of
+    ``conf/curriculum/*.yaml`` (entries ``/score@_global_.score: max_mc`` name the group ``score``)."""
+    out = {}
+    folder = os.path.join(conf_dir, "curriculum")
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".yaml"):
+            continue
+        with open(os.path.join(folder, name)) as f:
+            node = yaml.safe_load(f) or {}
+        groups = []
+        for entry in node.get("defaults", []) or []:
+            if isinstance(entry, dict):
+                for key in entry:
+                    groups.append(key.lstrip("/").split("@")[0])
+        out[name[:-5]] = tuple(groups)
+    return out
+
+
+def component_groups(conf_dir: str = CONF_DIR) -> tuple[str, ...]:
+    """Every component group some curriculum uses (``score``, ``buffer``)."""
+    return tuple(sorted({g for groups in curriculum_groups(conf_dir).values() for g in groups}))
+
+
+def _unused_group_error(curriculum: str, group: str, groups: dict[str, tuple[str, ...]], given: str) -> ConfigError:
+    takes = ", ".join(groups.get(curriculum, ())) or "no component groups"
+    users = ", ".join(c for c, g in groups.items() if group in g)
+    return ConfigError(f"curriculum={curriculum} does not use a {group} ({given} would be ignored); it takes {takes}. "
+                       f"Drop {group}=, or choose a curriculum that uses one: {users}")
+
+
+def check_overrides(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
+    """Refuses command-line overrides of a component group that the chosen curriculum (or any
+    curriculum of a sweep) does not use, before Hydra composes anything.
+
+    Raises:
+        ConfigError: e.g. ``curriculum=dr score=mna``, naming the curriculum and the groups it takes.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    groups = curriculum_groups(conf_dir)
+    known = component_groups(conf_dir)
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception:  # noqa: BLE001 - Hydra reports malformed overrides itself
+        return
+
+    def values(o):
+        if o.is_sweep_override():
+            return [str(v) for v in o.sweep_string_iterator()]
+        return [str(o.value())]
+
+    curricula = None
+    for o in parsed:
+        if o.key_or_group == "curriculum" and o.package is None and not o.is_delete():
+            curricula = values(o)
+    if curricula is None:
+        with open(os.path.join(conf_dir, "config.yaml")) as f:
+            defaults = yaml.safe_load(f).get("defaults", [])
+        curricula = [next(iter(e.values())) for e in defaults if isinstance(e, dict) and "curriculum" in e]
+    for o in parsed:
+        if o.key_or_group in known and o.package is None and not o.is_delete():
+            for c in curricula:
+                if c in groups and o.key_or_group not in groups[c]:
+                    raise _unused_group_error(c, o.key_or_group, groups, o.input_line)
+
+
+def curriculum_name(cfg: DictConfig) -> str:
+    """The curriculum a config selects (its factory's name, e.g. ``plr``)."""
+    return str(cfg.curriculum.get("_target_", "?")).rsplit(".", 1)[-1]
+
+
+def check_wiring(cfg: DictConfig, conf_dir: str = CONF_DIR) -> None:
+    """A component group present in the config must be one the curriculum uses.
+
+    Raises:
+        ConfigError: e.g. a ``score`` given (``+score=mna``) to ``dr``.
+    """
+    groups = curriculum_groups(conf_dir)
+    name = curriculum_name(cfg)
+    for group in component_groups(conf_dir):
+        if cfg.get(group) is not None and group not in cfg.curriculum:
+            target = cfg[group].get("_target_", "?") if OmegaConf.is_dict(cfg[group]) else cfg[group]
+            raise _unused_group_error(name, group, groups, f"{group}: {target}")
+
+
+# ---------------------------------------------------------------------------------------
+# Run-level settings
+# ---------------------------------------------------------------------------------------
+def _int(cfg, key, minimum: int):
+    value = OmegaConf.select(cfg, key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else "a non-negative integer"
+        raise ConfigError(f"{key} must be {kind}, got {value!r}")
+    return value
+
+
+def check_resume(cfg: DictConfig) -> None:
+    if cfg.resume not in RESUME_MODES:
+        raise ConfigError(f"resume must be auto, true or false, got {cfg.resume!r}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Checks the run-level settings before anything is built or compiled.
+
+    Raises:
+        ConfigError: naming the key, the bad value and what is allowed.
+    """
+    from ued.evaluate.cvar import check_alphas
+    from ued.run.logger import WANDB_MODES
+
+    check_schema(cfg)
+    for key in ("num_envs", "num_steps", "num_updates", "updates_per_chunk", "num_seeds", "eval.attempts",
+                "keep_checkpoints"):
+        _int(cfg, key, 1)
+    for key in ("eval.random_levels", "eval.every", "eval.render_levels", "checkpoint_every"):
+        _int(cfg, key, 0)
+    chunk = min(cfg.updates_per_chunk, cfg.num_updates)
+    if cfg.eval.every % chunk:
+        raise ConfigError(f"eval.every={cfg.eval.every} must be a multiple of updates_per_chunk={chunk} (or 0)")
+    try:
+        check_alphas(cfg.eval.get("cvar_alphas") or [100])
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"eval.cvar_alphas: {e}") from None
+    if cfg.checkpoint_every % chunk:
+        raise ConfigError(f"checkpoint_every must be 0 or a positive multiple of updates_per_chunk={chunk}, "
+                          f"got {cfg.checkpoint_every!r}")
+    check_resume(cfg)
+    if cfg.on_nonfinite not in NONFINITE_MODES:
+        raise ConfigError(f"on_nonfinite must be stop or skip, got {cfg.on_nonfinite!r}")
+    session = cfg.session_updates
+    if session is not None and (not isinstance(session, int) or isinstance(session, bool) or session <= 0
+                                or session % chunk):
+        raise ConfigError(f"session_updates must be null or a positive multiple of updates_per_chunk={chunk}, "
+                          f"got {session!r}")
+    if cfg.progress not in PROGRESS_MODES:
+        raise ConfigError(f"progress must be auto, true or false, got {cfg.progress!r}")
+    if cfg.logger.wandb and cfg.logger.get("mode", "online") not in WANDB_MODES:
+        raise ConfigError(f"logger.mode must be one of {', '.join(WANDB_MODES)}, got {cfg.logger.mode!r}")
+    check_wiring(cfg)
+
+
+# ---------------------------------------------------------------------------------------
+# Building the components
+# ---------------------------------------------------------------------------------------
+def _instantiate(node: DictConfig, key: str, **kwargs):
+    """``instantiate`` that reports a component's own ``ValueError``/``TypeError`` as a ``ConfigError`` on ``key``."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__ or e
+        raise ConfigError(f"{key}: {cause}") from e
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{key}: {e}") from e
+
+
+class Components:
+    """The built components of a training run (everything ``make_train`` needs), from a config.
+
+    Attributes:
+        cfg: the configuration.
+        level_space, agent, ppo, curriculum: the components.
+        chunk_size: updates per compiled call.
+        trainer: the ``ued.loop.Trainer``.
+    """
+
+    def __init__(self, cfg: DictConfig):
+        from ued.loop import make_train
+
+        validate(cfg)
+        self.cfg = cfg
+        self.level_space = _instantiate(cfg.env, "env")
+        self.agent = _instantiate(cfg.agent.network, "agent.network", action_space=self.level_space.env.action_space)
+        self.ppo = _instantiate(cfg.agent.ppo, "agent.ppo")
+        try:
+            self.ppo.validate(cfg.num_envs)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        factory = _instantiate(cfg.curriculum, "curriculum")
+        try:
+            self.curriculum = factory(level_space=self.level_space, num_levels=cfg.num_envs)
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"curriculum: {e}") from e
+        self.chunk_size = min(cfg.updates_per_chunk, cfg.num_updates)
+        self.trainer = make_train(
+            self.level_space, self.curriculum, self.agent, self.ppo, num_envs=cfg.num_envs, num_steps=cfg.num_steps,
+            num_updates=cfg.num_updates, updates_per_chunk=self.chunk_size, num_seeds=cfg.num_seeds,
+            eval_attempts=cfg.eval.attempts, eval_random_levels=cfg.eval.random_levels,
+            skip_nonfinite=cfg.get("on_nonfinite", "stop") == "skip")
+
+
+def compose_component(group: str, name: str, overrides: tuple[str, ...] = (), conf_dir: str = CONF_DIR):
+    """One component built from its YAML in the context of the default run (so interpolations
+    such as ``${agent.ppo.gamma}`` resolve), e.g. ``compose_component("score", "mna")``.
+
+    Returns:
+        The instantiated component (a ``Score``, a ``LevelBuffer``, ...). Scores that need a
+        level space (``Score.bind``) are returned unbound.
+    """
+    from hydra import compose, initialize_config_dir
+
+    selected = f"{group}={name}" if group in ("env", "agent", "curriculum", "logger", "eval") else f"+{group}={name}"
+    base = [] if group == "curriculum" else ["curriculum=dr"]
+    with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*base, selected, *overrides])
+    return instantiate(cfg[group])
+
+
+def component_names(group: str, conf_dir: str = CONF_DIR) -> list[str]:
+    """The options of a config group: the YAML files in ``conf/<group>/``."""
+    return sorted(f[:-5] for f in os.listdir(os.path.join(conf_dir, group)) if f.endswith(".yaml"))

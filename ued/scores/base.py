@@ -1,0 +1,20 @@
+"""The shared shape of memoryless per-step scores."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from ued.rollout import Rollout, masked_mean, per_episode
+from ued.types import Score, ScoreResult
+
+
+def episode_mean_score(name, per_step, bind=None):
+    """A memoryless score: a per-step quantity averaged over each completed episode, then over
+    the level's completed episodes."""
+
+    def compute(rollout: Rollout, levels=None, extra=None) -> ScoreResult:
+        means, mask = per_episode(per_step(rollout), rollout.dones, "mean")
+        valid = mask.any(axis=0)
+        return ScoreResult(jnp.where(valid, masked_mean(means, mask), 0.0), valid, {})
+
+    return Score(compute=compute, init_extra=lambda: {}, name=name, bind=bind)
