@@ -13,11 +13,11 @@ import jax.numpy as jnp
 
 from ued.agents import PPOConfig, maze_agent
 from ued.buffers import plr_buffer
-from ued.curricula import Proposal, sample_levels
+from ued.curricula import sample_levels, top_stored_levels
 from ued.envs.maze import maze_level_space
 from ued.loop import make_train
 from ued.scores import learnability
-from ued.types import Curriculum
+from ued.types import Curriculum, Observed, Proposal
 
 
 # ---- the curriculum: 30 lines ------------------------------------------------------
@@ -42,9 +42,10 @@ def online_sfl(space, num_levels, capacity=500, top_k=100):
         result = score.compute(rollout, levels, {})
         fresh = result.valid & ~proposal.replayed  # replayed levels are already stored
         buf = buffer.insert(buf, levels, result.scores, None, fresh)
-        return buf, {"buffer_size": buf.size.astype(jnp.float32), "learnability": jnp.mean(result.scores)}
+        metrics = {"buffer_size": buf.size.astype(jnp.float32), "learnability": jnp.mean(result.scores)}
+        return Observed(buf, metrics, env_steps=jnp.int32(0))  # no env steps beyond the training rollout
 
-    return Curriculum(init=init, propose=propose, observe=observe)
+    return Curriculum(init=init, propose=propose, observe=observe, top_levels=lambda buf, k: top_stored_levels(buf, k))
 # --------------------------------------------------------------------------------------
 
 

@@ -25,29 +25,16 @@ import ued.loop
 from ued.run import checkpoint as ck
 from ued.run.checkpoint import CheckpointError, latest_checkpoint, restore_state, save_checkpoint
 from ued.run.logger import read_jsonl
+from tests.tiny import TINY, tiny_config
 from ued.train import CONF_DIR, ConfigError, NonFiniteError, train
 
 REPO = os.path.dirname(CONF_DIR)
-TINY = ["num_envs=4", "num_steps=16", "num_updates=4", "updates_per_chunk=1", "eval.every=2", "eval.attempts=1",
-        "eval.random_levels=2", "eval.render=false", "agent.network.hidden=8", "env.max_steps=12",
-        "env.held_out=[SixteenRooms]", "progress=false", "checkpoint_every=1", "keep_checkpoints=10"]
-CURRICULA = {
-    "dr": [],
-    "plr": ["buffer=plr", "buffer.capacity=8", "buffer.min_fill=0.25"],
-    "robust_plr": ["buffer=plr", "buffer.capacity=8", "buffer.min_fill=0.25"],
-    "accel": ["buffer=plr", "buffer.capacity=8", "buffer.min_fill=0.25"],
-    "sfl": ["buffer=sfl", "buffer.capacity=4", "curriculum.num_samples=8", "curriculum.sample_batch=4",
-            "curriculum.rollout_steps=16", "curriculum.refresh_every=1"],
-    "paired": ["curriculum.n_walls=5"],
-}
 
 
 def cfg(*overrides):
-    """The composed config of TINY plus ``overrides`` (which win over TINY's keys)."""
-    keys = {o.split("=", 1)[0] for o in overrides}
-    base = [o for o in TINY if o.split("=", 1)[0] not in keys]
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=base + list(overrides))
+    """The composed tiny config (``tests/tiny.py``) plus ``overrides``, which win."""
+    curriculum = next((o.split("=", 1)[1] for o in overrides if o.startswith("curriculum=")), "dr")
+    return tiny_config(curriculum, *[o for o in overrides if not o.startswith("curriculum=")])
 
 
 def tree_equal(a, b):
@@ -157,36 +144,7 @@ def test_corrupted_or_partial_checkpoints_give_a_clear_error(tmp_path):
         ued.load(str(tmp_path / "empty"))
 
 
-# ---------------------------------------------------------------- exact resume
-
-@pytest.mark.slow
-@pytest.mark.parametrize("curriculum", list(CURRICULA))
-def test_interrupt_and_resume_equals_the_uninterrupted_run(tmp_path, curriculum):
-    """Run 4 updates with a checkpoint after each; then, in a copy cut back to the checkpoint of
-    update 2 (as if the process had died after it), resume: metrics, evaluations and the
-    final state must be bit-for-bit those of the uninterrupted run."""
-    c = cfg(f"curriculum={curriculum}", *CURRICULA[curriculum], *(["num_seeds=2"] if curriculum == "dr" else []))
-    full, cut = tmp_path / "full", tmp_path / "cut"
-    summary = train(c, str(full))
-    assert summary["complete"] and summary["update"] == 4
-    shutil.copytree(full, cut)
-    for u in (3, 4):
-        shutil.rmtree(cut / "checkpoints" / f"update_{u:08d}")
-    resumed = train(c, str(cut))
-    assert resumed["complete"] and resumed["resumed_from"] == 2 and summary["resumed_from"] is None
-    metrics = lambda d: read_jsonl(str(d / "metrics.jsonl"))
-    assert any(k.startswith("curriculum/") for k in metrics(full)[0])
-    if curriculum == "sfl":
-        assert metrics(full)[-1]["curriculum_env_steps"] == 4 * 8 * 16  # the sampling passes, counted apart
-    assert [r["update"] for r in metrics(cut)] == [r["update"] for r in metrics(full)]  # no duplicates, none missing
-    assert metrics(cut) == metrics(full)
-    assert read_jsonl(str(cut / "eval.jsonl")) == read_jsonl(str(full / "eval.jsonl"))
-    a, b = ued.load(str(full)), ued.load(str(cut))
-    assert a.update == b.update == 4
-    tree_equal(a.state, b.state)  # params, optimiser, curriculum (buffers, adversary), keys
-    if curriculum == "dr":
-        assert jax.tree.leaves(a.params)[0].shape[0] == 2 and a.seed_params(1) is not None
-
+# ---------------------------------------------------------------- exact resume (every curriculum: test_contract.py)
 
 @pytest.fixture(scope="module")
 def dr_run(tmp_path_factory):
@@ -228,11 +186,10 @@ def test_resuming_with_a_different_state_shape_names_the_difference(dr_run, tmp_
 
 
 def test_plr_buffer_capacity_change_is_refused(tmp_path):
-    c = cfg("curriculum=plr", "num_updates=1", *CURRICULA["plr"])
+    c = cfg("curriculum=plr", "num_updates=1", "buffer.capacity=8")
     train(c, str(tmp_path))
     with pytest.raises(CheckpointError, match=r"(?s)buffer.capacity: 8 -> 16.*curriculum/buffer/\S+: \[8"):
-        train(cfg("curriculum=plr", "num_updates=2", *CURRICULA["plr"][:-2], "buffer.capacity=16", "buffer.min_fill=0.25"),
-              str(tmp_path))
+        train(cfg("curriculum=plr", "num_updates=2", "buffer.capacity=16"), str(tmp_path))
 
 
 def test_chunks_of_any_length_give_the_same_run_and_resume_off_the_grid(tmp_path):

@@ -1,5 +1,6 @@
 """The CVaR evaluator, the evaluate command, reports and the notebook (issue: CVaR evaluator)."""
 
+import functools
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ from ued.agents import maze_agent
 from ued.agents.networks import Agent
 from ued.envs.maze import maze_level_space
 from ued.envs.maze.level import pad_level, parse_level, stack_levels
-from ued.evaluate import (check_alphas, cvar_from_passes, evaluate_cvar, make_success_evaluator,
+from ued.evaluate import (check_alphas, cvar_from_passes, evaluate_cvar, make_success_evaluator, success_passes,
                           sample_eval_levels)
 from ued.evaluate.run import EvaluateError, evaluate_runs, main as evaluate_main
 from ued.report import aggregate, load_results, make_report, main as report_main
@@ -118,7 +119,8 @@ def test_same_key_same_levels_and_results(space):
     agent = maze_agent(space.env.action_space, hidden=8)
     obs, _ = space.env.reset_to_level(jax.random.key(0), jax.tree.map(lambda x: x[0], a_levels), space.env.default_params)
     params = agent.init(jax.random.key(1), obs)
-    fn = jax.jit(make_success_evaluator(space.env, agent, num_episodes=4, parallel_episodes=512))
+    fn = jax.jit(functools.partial(success_passes, make_success_evaluator(space.env, agent, num_episodes=4,
+                                                                          parallel_episodes=512)))
     e1 = evaluate_cvar(fn, params, a_levels, jax.random.key(3), [1, 10, 100])
     e2 = evaluate_cvar(fn, params, a_levels, jax.random.key(3), [1, 10, 100])
     np.testing.assert_array_equal(e1.pass1, e2.pass1)

@@ -10,11 +10,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from ued.agents import PPOConfig, maze_agent
-from ued.curricula import Proposal, dr
+from ued.curricula import dr
 from ued.envs.maze import maze_level_space
 from ued.loop import make_train
-from ued.train import CONF_DIR, ConfigError, Run, train
-from ued.types import Curriculum
+from ued.run.config import CONF_DIR, Components, ConfigError, component_names
+from ued.train import train
 from ued.utils import CompileCounter
 
 REPO = os.path.dirname(CONF_DIR)
@@ -28,15 +28,11 @@ def cfg(*overrides):
         return compose(config_name="config", overrides=list(overrides))
 
 
-def group_options(group):
-    return sorted(f[:-5] for f in os.listdir(os.path.join(CONF_DIR, group)) if f.endswith(".yaml"))
-
-
 @pytest.mark.parametrize("group", ["env", "agent", "curriculum", "score", "buffer", "logger", "eval", "preset"])
 def test_every_preset_composes(group):
-    for option in group_options(group):
+    for option in component_names(group):
         override = f"+preset={option}" if group == "preset" else f"{group}={option}"
-        c = cfg(override)
+        c = cfg(*(["curriculum=plr"] if group in ("score", "buffer") else []), override)
         assert c.num_envs > 0 and "_target_" in c.env
     assert cfg("+preset=paper").num_updates == 30000
     assert cfg("agent=ff").agent.network.recurrent is False
@@ -70,9 +66,9 @@ def test_bad_config_fails_before_compiling(override, message, monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("the training loop was built despite a bad config")
 
-    monkeypatch.setattr("ued.train.make_train", never)
+    monkeypatch.setattr("ued.loop.make_train", never)
     with pytest.raises(ConfigError, match=message):
-        Run(cfg(override))
+        Components(cfg(override))
 
 
 def test_cli_runs_end_to_end_and_rejects_bad_overrides(tmp_path):
@@ -91,6 +87,7 @@ def test_cli_runs_end_to_end_and_rejects_bad_overrides(tmp_path):
     assert (run_dir / "config.yaml").exists()
     media = os.listdir(run_dir / "media")
     assert "proposed_0000002.png" in media and "heldout_SixteenRooms_0000002.gif" in media
+    assert all(r["curriculum_env_steps"] == 0 and r["total_env_steps"] == r["env_steps"] for r in rows)  # DR spends none
     assert "done: 2 updates" in out.stdout
 
     bad = subprocess.run([sys.executable, "-m", "ued.train", "agent.ppo.num_minibatches=3", f"hydra.run.dir={tmp_path / 'bad'}"],
@@ -140,21 +137,6 @@ def test_a_proposal_with_zero_weights_does_not_train(tiny):
     new, metrics, _ = jax.jit(trainer.chunk)(state, jnp.int32(0))
     jax.tree.map(np.testing.assert_array_equal, new.params, state.params)
     assert float(metrics["trained"][0]) == 0.0 and float(metrics["train_fraction"][0]) == 0.0
-
-
-def test_top_buffer_levels_are_the_best_stored_ones():
-    from ued.buffers import plr_buffer
-    from ued.curricula.replay import ReplayState
-    from ued.train import top_buffer_levels
-
-    buf = plr_buffer(capacity=6)
-    state = buf.init({"id": jnp.int32(0)})
-    state = buf.insert(state, {"id": jnp.arange(4)}, jnp.array([0.3, 0.9, 0.1, 0.5]))
-    levels, scores = top_buffer_levels(ReplayState(buffer=state, parents=None, mutate_next=None, branch_counts=None), 3)
-    assert levels["id"].tolist() == [1, 3, 0] and scores.tolist() == pytest.approx([0.9, 0.5, 0.3])
-    assert top_buffer_levels(ReplayState(buffer=buf.init({"id": jnp.int32(0)}), parents=None, mutate_next=None,
-                                         branch_counts=None)) is None
-    assert top_buffer_levels(object()) is None  # DR and PAIRED have no buffer
 
 
 def test_wandb_offline_logging_works_without_network(tmp_path, monkeypatch):

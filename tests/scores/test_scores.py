@@ -201,5 +201,10 @@ def test_policy_scores_by_hand():
     ent = policy_entropy().compute(ro, None, {}).scores
     np.testing.assert_allclose(ent, [np.log(4), -(0.7 * np.log(0.7) + 3 * 0.1 * np.log(0.1))], rtol=1e-5)
     np.testing.assert_allclose(least_confidence().compute(ro, None, {}).scores, [0.75, 0.3], rtol=1e-5)
+    with pytest.raises(ValueError, match="needs the policy's entropy"):
+        policy_entropy().compute(ro.replace(entropy=None), None, {})
     with pytest.raises(ValueError, match="needs the policy logits"):
-        policy_entropy().compute(ro.replace(logits=None), None, {})
+        least_confidence().compute(ro.replace(logits=None), None, {})
+    # entropy comes from the agent's own function: a Gaussian policy's rollout carries it, no logits needed
+    gaussian = ro.replace(logits=None, entropy=jnp.full((2, 2), 1.5))
+    np.testing.assert_allclose(policy_entropy().compute(gaussian, None, {}).scores, [1.5, 1.5])

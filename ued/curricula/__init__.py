@@ -5,11 +5,12 @@ Each factory takes ``(level_space, num_levels, **hyperparameters)``; the YAML in
 loop supplies the level space and the number of parallel environments.
 """
 
-from ued.curricula.base import Proposal, level_metrics, sample_levels
+from ued.curricula.base import (Observed, Proposal, buffer_metrics, check_buffer, check_score, level_metrics,
+                                sample_levels, top_stored_levels)
 from ued.curricula.dr import dr
 from ued.curricula.paired import paired
 from ued.curricula.replay import accel, plr, replay_curriculum, robust_plr
 from ued.curricula.sfl import sfl
 
-__all__ = ["Proposal", "accel", "dr", "level_metrics", "paired", "plr", "replay_curriculum", "robust_plr",
-           "sample_levels", "sfl"]
+__all__ = ["Observed", "Proposal", "accel", "buffer_metrics", "check_buffer", "check_score", "dr", "level_metrics",
+           "paired", "plr", "replay_curriculum", "robust_plr", "sample_levels", "sfl", "top_stored_levels"]

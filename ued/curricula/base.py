@@ -7,7 +7,8 @@ import jax.numpy as jnp
 
 from ued.types import LevelBuffer, LevelSpace, Observed, Proposal, Score, TopKBuffer, TopLevels
 
-__all__ = ["Observed", "Proposal", "check_buffer", "check_score", "level_metrics", "sample_levels", "top_stored_levels"]
+__all__ = ["Observed", "Proposal", "buffer_metrics", "check_buffer", "check_score", "level_metrics", "sample_levels",
+           "top_stored_levels"]
 
 _BUFFER_CONFIG = {LevelBuffer: "buffer=plr (ued.buffers.plr_buffer)", TopKBuffer: "buffer=sfl (ued.buffers.sfl_buffer)"}
 
