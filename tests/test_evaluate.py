@@ -236,15 +236,15 @@ def test_the_notebook_runs_on_tiny_results(results, tmp_path, monkeypatch):
 
 
 def test_the_training_evaluation_logs_the_unbiased_cvar_of_its_random_levels():
-    from ued.train import _eval_row
+    from ued.run.rows import eval_row
 
     zeros = {m: np.zeros(10) for m in ("solve_rate", "return", "length")}
-    result = {"random": {"greedy": zeros, "sampled": {**zeros, "solve_rate": P1}, "sampled_pass2": P2}}
-    row = _eval_row(result, (), 5, 100, seed_axis=False, alphas=(10, 50, 5))
+    result = {"random": {"greedy": zeros, "sampled": zeros, "cvar_passes": (P1, P2)}}
+    row = eval_row(result, (), 5, 100, seed_axis=False, alphas=(10, 50, 5))
     assert row["eval/random/cvar/10"] == pytest.approx(0.3) and row["eval/random/cvar_biased/10"] == 0.0
     assert row["eval/random/cvar/50"] == pytest.approx(0.22)
     assert "eval/random/cvar/5" not in row  # 5% of 10 levels selects none
     seeds = {"random": {"greedy": {m: np.zeros((2, 10)) for m in zeros},
-                        "sampled": {**{m: np.zeros((2, 10)) for m in zeros}, "solve_rate": np.stack([P1, P1])},
-                        "sampled_pass2": np.stack([P2, np.zeros(10)])}}
-    assert _eval_row(seeds, (), 5, 100, seed_axis=True, alphas=(10,))["eval/random/cvar/10"] == pytest.approx(0.15)
+                        "sampled": {m: np.zeros((2, 10)) for m in zeros},
+                        "cvar_passes": (np.stack([P1, P1]), np.stack([P2, np.zeros(10)]))}}
+    assert eval_row(seeds, (), 5, 100, seed_axis=True, alphas=(10,))["eval/random/cvar/10"] == pytest.approx(0.15)
