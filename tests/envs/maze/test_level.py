@@ -77,11 +77,14 @@ def test_malformed_strings_raise(text, message):
 
 def test_agent_or_goal_on_wall_is_invalid():
     walls = np.array([[True, False, False]])
-    on_wall = make_level(walls, goal_pos=(2, 0), agent_pos=(0, 0), agent_dir=0)
+    with pytest.raises(ValueError, match="agent at row 0, column 0 is on a wall"):  # refused on entry
+        make_level(walls, goal_pos=(2, 0), agent_pos=(0, 0), agent_dir=0)
+    valid = make_level(np.zeros_like(walls), goal_pos=(2, 0), agent_pos=(0, 0), agent_dir=0)
+    on_wall = valid.replace(wall_map=jnp.asarray(walls))  # built past the check, as a compiled generator could
     with pytest.raises(ValueError, match="agent at row 0, column 0 is on a wall"):
         check_level(on_wall)
     assert not bool(is_valid_level(on_wall))
-    goal_on_wall = make_level(walls, goal_pos=(0, 0), agent_pos=(2, 0), agent_dir=0)
+    goal_on_wall = on_wall.replace(goal_pos=jnp.array([0, 0], jnp.int32), agent_pos=jnp.array([2, 0], jnp.int32))
     with pytest.raises(ValueError, match="goal at row 0, column 0 is on a wall"):
         check_level(goal_on_wall)
     assert not bool(is_valid_level(goal_on_wall))

@@ -15,6 +15,11 @@ Dynamics (matching the PLR, ACCEL, minimax, JaxUED and SFL papers):
   agent looks "up": row 0 is the farthest row ahead, the agent stands at row ``view - 1``,
   column ``view // 2``, and its left is on the left of the image. Walls do not occlude
   (as in JaxUED and minimax).
+- Invalid levels (``is_valid_level`` False: agent or goal outside the interior or on a wall,
+  both on one cell, a direction outside 0..3, a size beyond the wall map) are not played:
+  a compiled step cannot raise, so the first step of such an episode ends it with reward 0,
+  the agent not moved and ``info["invalid_level"]`` True. Levels from a user are checked
+  on the host before (``make_level``, ``parse_level``, ``check_level``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from ued.envs.maze.level import DIR_TO_VEC, MazeLevel
+from ued.envs.maze.level import DIR_TO_VEC, MazeLevel, is_valid_level
 from ued.types import Discrete, LevelEnv
 
 NUM_ACTIONS = 7
@@ -181,14 +186,15 @@ def make_maze(agent_view_size: int = 5, max_steps: int = 250, full_obs: bool = F
         front = state.agent_pos + jnp.asarray(DIR_TO_VEC)[state.agent_dir]
         front_is_goal = jnp.all(front == level.goal_pos)
         forward = action == ACTION_FORWARD
-        solved = forward & front_is_goal
-        moves = forward & ~front_is_goal & ~is_blocked(level, front)
+        valid = is_valid_level(level)
+        solved = forward & front_is_goal & valid
+        moves = forward & ~front_is_goal & ~is_blocked(level, front) & valid
         new_dir = jnp.where(action == ACTION_LEFT, (state.agent_dir + 3) % 4,
                             jnp.where(action == ACTION_RIGHT, (state.agent_dir + 1) % 4, state.agent_dir))
         time = state.time + 1
         max_t = jnp.asarray(params.max_steps, jnp.int32)
         reward = jnp.where(solved, 1.0 - 0.9 * time.astype(jnp.float32) / max_t, 0.0).astype(jnp.float32)
-        done = solved | (time >= max_t)
+        done = solved | (time >= max_t) | ~valid
         episode_return = state.episode_return + reward
         new_state = state.replace(
             agent_pos=jnp.where(moves, front, state.agent_pos),
@@ -200,6 +206,7 @@ def make_maze(agent_view_size: int = 5, max_steps: int = 250, full_obs: bool = F
             "solved": solved,
             "episode_return": jnp.where(done, episode_return, 0.0),
             "episode_length": jnp.where(done, time, 0),
+            "invalid_level": ~valid,
         }
         return observe(new_state), new_state, reward, done, info
 

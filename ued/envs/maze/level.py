@@ -69,11 +69,41 @@ class MazeLevel:
         return tuple(self.wall_map.shape[-2:])
 
 
+def _concrete(x):
+    """``x`` as a host array, or None when it is traced (inside ``jit``/``vmap``)."""
+    try:
+        return np.asarray(x)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+def _as_int(name: str, x, shape_tail: tuple[int, ...], batch: tuple[int, ...]):
+    arr = _concrete(x)
+    shape = tuple(np.shape(x)) if arr is None else arr.shape
+    if shape != batch + shape_tail:
+        want = "x, y" if shape_tail else "a scalar"
+        where = f" for a batch of wall maps {batch}" if batch else ""
+        raise ValueError(f"make_level: {name} must have shape {batch + shape_tail} ({want}){where}, got {shape}")
+    dtype = (arr if arr is not None else x).dtype if hasattr(arr if arr is not None else x, "dtype") else None
+    if arr is not None:
+        if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise ValueError(f"make_level: {name} must hold integers, got dtype {arr.dtype}")
+        if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+            raise ValueError(f"make_level: {name} must hold whole numbers (cells are integer coordinates), "
+                             f"got {arr.tolist()}")
+    elif dtype is not None and not jnp.issubdtype(dtype, jnp.integer):
+        raise ValueError(f"make_level: {name} must be an integer array inside jit, got dtype {dtype}")
+    return jnp.asarray(x, dtype=jnp.int32)
+
+
 def make_level(wall_map, goal_pos, agent_pos, agent_dir, width=None, height=None) -> MazeLevel:
     """Builds a ``MazeLevel`` with canonical dtypes (works on host arrays and tracers).
 
+    Shapes are checked always; a level given as concrete values (not traced) is also checked
+    for validity (``check_level``: the same rules as ``is_valid_level``).
+
     Args:
-        wall_map: bool-like ``(H, W)``.
+        wall_map: bool-like ``(H, W)`` (or ``(..., H, W)`` for a batch).
         goal_pos: int ``(2,)`` ``(x, y)``.
         agent_pos: int ``(2,)`` ``(x, y)``.
         agent_dir: int ``()`` in 0..3.
@@ -82,17 +112,40 @@ def make_level(wall_map, goal_pos, agent_pos, agent_dir, width=None, height=None
 
     Returns:
         The level.
+
+    Raises:
+        ValueError: wrong shapes, non-integer positions, or (for concrete values) an invalid
+            level; the message names the field.
     """
+    walls_host = _concrete(wall_map)
+    if np.ndim(wall_map) < 2:
+        raise ValueError(f"make_level: wall_map must be 2-D (H, W), got shape {tuple(np.shape(wall_map))}")
+    if walls_host is not None and walls_host.dtype != bool:
+        if not (np.issubdtype(walls_host.dtype, np.number) and np.all(np.isin(walls_host, (0, 1)))):
+            raise ValueError("make_level: wall_map must be boolean (or 0/1), got values other than 0 and 1")
     wall_map = jnp.asarray(wall_map, dtype=jnp.bool_)
     h, w = wall_map.shape[-2:]
-    return MazeLevel(
+    batch = tuple(wall_map.shape[:-2])
+    level = MazeLevel(
         wall_map=wall_map,
-        goal_pos=jnp.asarray(goal_pos, dtype=jnp.int32),
-        agent_pos=jnp.asarray(agent_pos, dtype=jnp.int32),
-        agent_dir=jnp.asarray(agent_dir, dtype=jnp.int32),
-        width=jnp.asarray(w if width is None else width, dtype=jnp.int32),
-        height=jnp.asarray(h if height is None else height, dtype=jnp.int32),
+        goal_pos=_as_int("goal_pos", goal_pos, (2,), batch),
+        agent_pos=_as_int("agent_pos", agent_pos, (2,), batch),
+        agent_dir=_as_int("agent_dir", agent_dir, (), batch),
+        width=_as_int("width", jnp.full(batch, w) if width is None else width, (), batch),
+        height=_as_int("height", jnp.full(batch, h) if height is None else height, (), batch),
     )
+    if walls_host is not None and all(_concrete(x) is not None for x in (goal_pos, agent_pos, agent_dir)):
+        batch = np.shape(wall_map)[:-2]
+        if not batch:
+            check_level(level)
+        else:
+            flat = jax.tree.map(lambda x: np.asarray(x).reshape((-1,) + np.shape(x)[len(batch):]), level)
+            for i in range(int(np.prod(batch))):
+                try:
+                    check_level(jax.tree.map(lambda x: x[i], flat))
+                except ValueError as e:
+                    raise ValueError(f"level {i} of the batch: {e}") from None
+    return level
 
 
 # ---------------------------------------------------------------------------------------
@@ -108,11 +161,15 @@ def parse_level(text: str) -> MazeLevel:
         The level, with ``width``/``height`` equal to the text's size.
 
     Raises:
-        ValueError: for ragged rows, an unknown character, no agent or several agents,
-            no goal or several goals; the message names the row and column (0-based).
+        ValueError: for ragged rows, a blank line inside the maze, an unknown character, no
+            agent or several agents, no goal or several goals; the message names the row and
+            column (0-based).
     """
     rows = [line.strip() for line in text.strip().splitlines()]
-    rows = [r for r in rows if r]
+    if any(not r for r in rows):
+        blank = rows.index("")
+        raise ValueError(f"blank line inside the maze after row {blank - 1}: rows must be contiguous "
+                         "(blank lines are allowed only before and after the maze)")
     if not rows:
         raise ValueError("empty maze: expected at least one row of '#', '.', 'G', '>', 'v', '<', '^'")
     width = len(rows[0])
@@ -179,48 +236,74 @@ def level_to_string(level: MazeLevel) -> str:
     return "\n".join("".join(r) for r in grid)
 
 
+def _validity(level: MazeLevel, xp):
+    """The validity rules of a single level, as ``{rule: bool}`` computed with ``xp`` (numpy on
+    the host, ``jax.numpy`` when traced): the one definition behind ``check_level`` and
+    ``is_valid_level``."""
+    h_arr, w_arr = level.wall_map.shape[-2:]
+    width, height = level.width, level.height
+
+    def cell(pos):
+        x, y = pos[0], pos[1]
+        inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+        free = ~level.wall_map[xp.clip(y, 0, h_arr - 1), xp.clip(x, 0, w_arr - 1)]
+        return inside, free
+
+    a_in, a_free = cell(level.agent_pos)
+    g_in, g_free = cell(level.goal_pos)
+    return {
+        "size": (width >= 1) & (width <= w_arr) & (height >= 1) & (height <= h_arr),
+        "agent_inside": a_in, "agent_free": a_free,
+        "goal_inside": g_in, "goal_free": g_free,
+        "distinct": xp.any(level.agent_pos != level.goal_pos),
+        "direction": (level.agent_dir >= 0) & (level.agent_dir < 4),
+    }
+
+
 def check_level(level: MazeLevel) -> None:
-    """Checks on the host that a single level is valid.
+    """Checks on the host that a single level is valid (the rules of ``is_valid_level``).
+
+    A valid level: its size within the wall map; agent and goal on distinct free cells of the
+    ``height x width`` interior; the direction in 0..3.
 
     Raises:
-        ValueError: if the agent or goal is outside the interior or on a wall, they share a
-            cell, the direction is not in 0..3, or the size exceeds the wall map.
+        ValueError: naming the first rule broken and the values.
     """
     level = jax.device_get(level)
+    if np.ndim(level.wall_map) != 2:
+        raise ValueError(f"check_level takes a single level; its wall_map has shape {np.shape(level.wall_map)}")
+    for name, shape in (("agent_pos", (2,)), ("goal_pos", (2,)), ("agent_dir", ()), ("width", ()), ("height", ())):
+        if np.shape(getattr(level, name)) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {np.shape(getattr(level, name))}")
+    level = jax.tree.map(np.asarray, level)
+    ok = {k: bool(v) for k, v in _validity(level, np).items()}
     h_arr, w_arr = np.shape(level.wall_map)
     w, h = int(level.width), int(level.height)
-    if not (1 <= w <= w_arr and 1 <= h <= h_arr):
+    if not ok["size"]:
         raise ValueError(f"level size {h}x{w} must be between 1x1 and the wall map's {h_arr}x{w_arr}")
-    walls = np.asarray(level.wall_map)
-    for what, pos in (("agent", level.agent_pos), ("goal", level.goal_pos)):
-        x, y = (int(v) for v in pos)
-        if not (0 <= x < w and 0 <= y < h):
-            raise ValueError(f"{what} at (x={x}, y={y}) is outside the {h}x{w} maze")
-        if walls[y, x]:
+    for what in ("agent", "goal"):
+        x, y = (int(v) for v in getattr(level, f"{what}_pos"))
+        if not ok[f"{what}_inside"]:
+            raise ValueError(f"{what} at (x={x}, y={y}) is outside the {h}x{w} maze (x in 0..{w - 1}, y in 0..{h - 1})")
+        if not ok[f"{what}_free"]:
             raise ValueError(f"{what} at row {y}, column {x} is on a wall")
-    if tuple(np.asarray(level.agent_pos)) == tuple(np.asarray(level.goal_pos)):
-        raise ValueError(f"agent and goal share the cell {tuple(np.asarray(level.goal_pos))}")
-    if int(level.agent_dir) not in (0, 1, 2, 3):
+    if not ok["distinct"]:
+        raise ValueError(f"agent and goal share the cell {tuple(int(v) for v in level.goal_pos)}")
+    if not ok["direction"]:
         raise ValueError(f"agent_dir {int(level.agent_dir)} is not one of 0 (east), 1 (south), 2 (west), 3 (north)")
 
 
 def is_valid_level(level: MazeLevel) -> jax.Array:
-    """Jittable validity check of a single level (agent and goal on distinct free interior cells).
+    """Jittable validity check of a single level: the rules of ``check_level``.
 
     Returns:
         bool ``()``.
     """
-    h_arr, w_arr = level.wall_map.shape[-2:]
-
-    def ok(pos):
-        x, y = pos[0], pos[1]
-        inside = (x >= 0) & (x < level.width) & (y >= 0) & (y < level.height)
-        free = ~level.wall_map[jnp.clip(y, 0, h_arr - 1), jnp.clip(x, 0, w_arr - 1)]
-        return inside & free
-
-    distinct = jnp.any(level.agent_pos != level.goal_pos)
-    direction = (level.agent_dir >= 0) & (level.agent_dir < 4)
-    return ok(level.agent_pos) & ok(level.goal_pos) & distinct & direction
+    rules = _validity(level, jnp)
+    out = jnp.asarray(True)
+    for v in rules.values():
+        out = out & v
+    return out
 
 
 # ---------------------------------------------------------------------------------------
