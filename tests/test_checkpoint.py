@@ -131,11 +131,11 @@ def test_corrupted_or_partial_checkpoints_give_a_clear_error(tmp_path):
     path = save_checkpoint(run, 2, small_state(2), {"config": {}}, keep=3)
     with open(os.path.join(path, "meta.json"), "w") as f:
         f.write("{not json")
-    with pytest.raises(CheckpointError, match=r"update_00000002 is corrupted: meta.json is not valid JSON.*previous one is .*update_00000001"):
+    with pytest.raises(CheckpointError, match=r"update_00000002 is damaged: meta.json is not valid JSON.*previous checkpoint is update 1 .*update_00000001"):
         latest_checkpoint(run)
     shutil.rmtree(os.path.join(path, "state"))
     os.remove(os.path.join(path, "meta.json"))
-    with pytest.raises(CheckpointError, match="partial or corrupted: meta.json is missing"):
+    with pytest.raises(CheckpointError, match="is damaged: meta.json is missing"):
         latest_checkpoint(run)
     with pytest.raises(CheckpointError, match="is not a directory"):
         ued.load(str(tmp_path / "elsewhere"))

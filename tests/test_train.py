@@ -52,7 +52,7 @@ def test_defaults_follow_the_literature():
     [
         ("agent.ppo.num_minibatches=3", "num_minibatches=3 must divide num_envs=32"),
         ("num_envs=0", "num_envs must be a positive integer, got 0"),
-        ("agent.ppo.gamma=1.5", r"agent.ppo.gamma must be in \[0, 1\], got 1.5"),
+        ("agent.ppo.gamma=1.5", r"agent.ppo.gamma must be a number in \[0, 1\], got 1.5"),
         ("env.held_out=[Nope]", "env: unknown named level 'Nope'; valid names are: .*SixteenRooms"),
         ("env.n_walls=500", r"env: n_walls must be an integer in \[0, 167\]"),
         ("updates_per_chunk=0", "updates_per_chunk must be a positive integer, got 0"),

@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ued.run.logger import WANDB_MODES
-from ued.utils import glob_or_path, parse_cli_value
+from ued.utils import directory_problem, glob_or_path, parse_cli_value
 
 
 class ReportError(ValueError):
@@ -68,27 +68,74 @@ def find_results(paths: Sequence[str]) -> list[str]:
     return found
 
 
-def _read_csv(path: str) -> dict[str, np.ndarray]:
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+def _read_csv(path: str, required: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    if not os.path.isfile(path):
+        raise ReportError(f"{path} is missing; re-run python -m ued.evaluate on that run")
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ReportError(f"{path} is not a CSV file ({e}); re-run python -m ued.evaluate on that run") from None
+    if len(rows) < 2:
+        raise ReportError(f"{path} is empty (no header or no rows); re-run python -m ued.evaluate on that run")
     header, body = rows[0], rows[1:]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ReportError(f"{path} lacks the columns {missing} (it has {header}); re-run python -m ued.evaluate")
+    ragged = next((i for i, r in enumerate(body, start=2) if len(r) != len(header)), None)
+    if ragged is not None:
+        raise ReportError(f"{path} line {ragged} has {len(body[ragged - 2])} fields, the header {len(header)}; the "
+                          "file is damaged: re-run python -m ued.evaluate on that run")
     cols = {}
     for j, name in enumerate(header):
         values = [r[j] for r in body]
         try:
             cols[name] = np.array([float(v) if v != "" else np.nan for v in values])
         except ValueError:
+            if name in required:
+                raise ReportError(f"{path}: column {name} holds non-numbers; the file is damaged: re-run "
+                                  "python -m ued.evaluate on that run") from None
             cols[name] = np.array(values)
     return cols
+
+
+_SUMMARY_KEYS = {"method": str, "seeds": list, "alphas": list, "num_levels": int, "level_seed": int, "level_space": str}
+_SEED_KEYS = ("mean", "cvar", "cvar_biased")
+
+
+def read_summary(d: str) -> dict[str, Any]:
+    """An evaluation's ``summary.json``, checked for what the report uses.
+
+    Raises:
+        ReportError: a missing, empty, malformed or incomplete file, naming it and the problem.
+    """
+    path = os.path.join(d, "summary.json")
+    try:
+        with open(path) as f:
+            summary = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ReportError(f"{path} is not valid JSON ({e}); re-run python -m ued.evaluate on that run") from None
+    except OSError as e:
+        raise ReportError(f"{path} cannot be read: {e.strerror or e}") from None
+    if not isinstance(summary, dict):
+        raise ReportError(f"{path} is not an evaluation summary (a JSON object); re-run python -m ued.evaluate")
+    for key, kind in _SUMMARY_KEYS.items():
+        if not isinstance(summary.get(key), kind) or isinstance(summary.get(key), bool):
+            raise ReportError(f"{path}: {key!r} is missing or not a {kind.__name__}; re-run python -m ued.evaluate")
+    if not summary["seeds"]:
+        raise ReportError(f"{path} has no seeds (an evaluation of nothing); re-run python -m ued.evaluate")
+    for i, seed in enumerate(summary["seeds"]):
+        if not isinstance(seed, dict) or any(k not in seed for k in _SEED_KEYS):
+            raise ReportError(f"{path}: seed entry {i} lacks {list(_SEED_KEYS)}; re-run python -m ued.evaluate")
+    return summary
 
 
 def load_results(paths: Sequence[str]) -> list[dict[str, Any]]:
     """Reads evaluation directories: each summary dict gets ``levels`` (and ``named``) columns."""
     out = []
     for d in find_results(paths):
-        with open(os.path.join(d, "summary.json")) as f:
-            summary = json.load(f)
-        summary["levels"] = _read_csv(os.path.join(d, "levels.csv"))
+        summary = read_summary(d)
+        summary["levels"] = _read_csv(os.path.join(d, "levels.csv"), ("level_id", "success_pass1", "success_pass2"))
         named = os.path.join(d, "named.csv")
         summary["named_table"] = _read_csv(named) if os.path.exists(named) else None
         summary["path"] = d
@@ -144,6 +191,19 @@ def per_level_success(results: list[dict], method: str) -> tuple[np.ndarray, np.
     return ids, np.array([np.mean(acc[i]) for i in ids])
 
 
+def check_out_dir(out: str) -> None:
+    """Refuses an ``out=`` that is a file or cannot be created/written, before anything is read.
+
+    Raises:
+        ReportError: naming the path.
+    """
+    if not isinstance(out, str) or not out:
+        raise ReportError(f"out= must be a directory path, got {out!r}")
+    problem = directory_problem(out)
+    if problem is not None:
+        raise ReportError(f"out={out} {problem}; choose another out=")
+
+
 def make_report(paths: Sequence[str], out: str, pdf: bool = False, compare: Sequence[str] | None = None,
                 wandb_cfg: dict | None = None) -> dict[str, str]:
     """Draws every figure from stored results into ``out``; returns figure name -> PNG path."""
@@ -152,6 +212,7 @@ def make_report(paths: Sequence[str], out: str, pdf: bool = False, compare: Sequ
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    check_out_dir(out)
     results = load_results(paths)
     agg = aggregate(results)
     methods = list(agg["methods"])
@@ -279,6 +340,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ReportError(f"unknown option {k!r}\n{USAGE}")
         if not args["results"]:
             raise ReportError(f"give results=...\n{USAGE}")
+        if not isinstance(args["pdf"], bool):
+            raise ReportError(f"pdf must be true or false, got {args['pdf']!r}")
+        if args["compare"] is not None and (not isinstance(args["compare"], list)
+                                            or not all(isinstance(m, str) for m in args["compare"])):
+            raise ReportError(f"compare= takes two method names, e.g. compare=[plr,dr], got {args['compare']!r}")
         if wandb_cfg and wandb_cfg.get("logger") != "wandb":
             raise ReportError("project/entity/mode need logger=wandb")
         if wandb_cfg.get("mode", "online") not in WANDB_MODES:

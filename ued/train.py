@@ -28,12 +28,15 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ued import __version__
-from ued.run.checkpoint import CheckpointError, save_checkpoint
-from ued.run.config import CONF_DIR, Components, ConfigError, check_overrides, check_resume
-from ued.run.logger import RunLogger, truncate_jsonl
+from ued.run.checkpoint import CheckpointDamaged, CheckpointError, checkpoint_dirs, move_aside, save_checkpoint
+from ued.run.config import (CONF_DIR, Components, ConfigError, check_overrides, check_resume, check_run_dir,
+                            check_run_dir_override, preflight)
+from ued.run.lock import RunLock
+from ued.run.logger import LogFileError, RunLogger, repair_jsonl, truncate_jsonl
 from ued.run.media import write_eval_media
 from ued.run.progress import TrainProgress
-from ued.run.resume import find_checkpoint, note_schedule_change, restore_run_state, resume_config
+from ued.run.resume import (check_fixed_sizes, find_checkpoint, note_schedule_change, restore_run_state,
+                            resume_config)
 from ued.run.rows import eval_row, first_nonfinite, update_rows
 from ued.run.signals import SignalStop
 
@@ -71,38 +74,92 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
     with open_dict(cfg):
         cfg.run_dir = run_dir  # the directory actually used (sweeps put each job in its own)
     check_resume(cfg)  # the rest is checked by Components, on the settings in effect after a resume
-    ckpt = find_checkpoint(cfg, run_dir)
-    if ckpt is not None:
-        cfg, notes = resume_config(ckpt.meta["config"], cfg, overrides)
-        for note in notes:
-            print(f"note: {note}", file=sys.stderr)
-        note_schedule_change(ckpt, cfg)
-    parts = Components(cfg)
+    make_run_dir(run_dir)
+    lock = RunLock(run_dir).acquire()  # one writer per run directory, until this run ends
+    try:
+        if lock.stale_note:
+            print(f"note: {lock.stale_note}", file=sys.stderr)
+        with SignalStop(lambda: on_disk(run_dir)) as stop:  # from here on a signal stops the run cleanly
+            return _train(cfg, run_dir, overrides, start, stop)
+    finally:
+        lock.release()
+
+
+def make_run_dir(run_dir: str) -> None:
+    """Creates the run directory, refusing a path that is a file or a directory not writable.
+
+    Raises:
+        ConfigError: naming the path and the problem.
+    """
+    check_run_dir(run_dir)
     try:
         os.makedirs(run_dir, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"run_dir {run_dir} cannot be created: {e.strerror or e}") from None
-    if not os.access(run_dir, os.W_OK):
-        raise ConfigError(f"run_dir {run_dir} is not writable")
-    trainer = parts.trainer
-    k_train, k_eval = jax.random.split(jax.random.key(cfg.seed))
-    keys = jax.random.split(k_train, cfg.num_seeds) if cfg.num_seeds > 1 else k_train
-    init = jax.jit(trainer.init)
+        raise ConfigError(f"run_dir {run_dir} cannot be created: {e.strerror or e}; choose another run_dir") from None
+
+
+def on_disk(run_dir: str) -> str:
+    """What a stopped run leaves, truthfully: its newest complete checkpoint, or none."""
+    found = checkpoint_dirs(run_dir)
+    if not found:
+        return f"no checkpoint has been saved in {run_dir}; a new run starts from update 0"
+    return f"the newest checkpoint on disk is update {found[-1][0]} ({found[-1][1]}); a resume continues from it"
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: float, stop: SignalStop) -> dict[str, Any]:
+    asked = cfg
+    fell_back = False
+    while True:  # the newest checkpoint that reads and verifies (damaged ones are moved aside)
+        ckpt = find_checkpoint(asked, run_dir, warn=_warn)
+        cfg = asked
+        if ckpt is not None:
+            cfg, notes = resume_config(ckpt.meta["config"], asked, overrides)
+            check_fixed_sizes(ckpt, cfg)
+        parts = Components(cfg)
+        trainer = parts.trainer
+        k_train, k_eval = jax.random.split(jax.random.key(cfg.seed))
+        keys = jax.random.split(k_train, cfg.num_seeds) if cfg.num_seeds > 1 else k_train
+        init = jax.jit(trainer.init)
+        if ckpt is None:
+            break
+        try:
+            state, unsafe = restore_run_state(ckpt, cfg, init, keys, "this run's configuration")
+            break
+        except CheckpointDamaged as e:
+            dest = move_aside(ckpt)
+            _warn(f"{e}; moved it to {dest} and resuming from the newest intact checkpoint instead")
+            fell_back = True
     update, wandb_id = 0, None
     if ckpt is not None:
-        state, unsafe = restore_run_state(ckpt, cfg, init, keys, "this run's configuration")
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        note_schedule_change(ckpt, cfg)
+        if fell_back:
+            print(f"note: resuming from update {ckpt.update} ({ckpt.path}), the newest intact checkpoint",
+                  file=sys.stderr)
         if unsafe:
-            print("warning: resuming with changed settings, so this is not the run the checkpoint started: "
-                  + "; ".join(unsafe), file=sys.stderr)
+            _warn("resuming with changed settings, so this is not the run the checkpoint started: " + "; ".join(unsafe))
         update, wandb_id = ckpt.update, ckpt.meta.get("wandb_id")
         if update > cfg.num_updates:
             raise ConfigError(f"the checkpoint is at update {update}, past num_updates={cfg.num_updates}")
     for name in ("metrics.jsonl", "eval.jsonl"):  # rows after the checkpoint are produced again
-        truncate_jsonl(os.path.join(run_dir, name), update if ckpt is not None else -1)
+        path = os.path.join(run_dir, name)
+        try:
+            note = repair_jsonl(path)
+            truncate_jsonl(path, update if ckpt is not None else -1)
+        except LogFileError as e:
+            raise ConfigError(str(e)) from None
+        if note:
+            print(f"note: {note}", file=sys.stderr)
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    with open(os.path.join(run_dir, "config.yaml"), "w") as f:
+    with open(os.path.join(run_dir, "config.yaml.tmp"), "w") as f:  # written aside, then renamed
         f.write(OmegaConf.to_yaml(cfg, resolve=True))
+    os.replace(os.path.join(run_dir, "config.yaml.tmp"), os.path.join(run_dir, "config.yaml"))
     wandb_cfg = None
     if cfg.logger.wandb:
         wandb_cfg = dict(OmegaConf.to_container(cfg.logger, resolve=True))
@@ -137,41 +194,37 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
                 "curriculum_env_steps": state.curriculum_env_steps.value(), "config": resolved, "wandb_id": logger.wandb_id, "ued_version": __version__}
         save_checkpoint(run_dir, update, state, meta, cfg.keep_checkpoints)
 
-    stop = SignalStop()
     try:
-        with stop:
-            if ckpt is None:
-                last_eval = do_eval(0, None)  # the untrained policy, for reference
-            while update < session_end:
-                # chunks end on multiples of the chunk size (where evaluations and checkpoints fall), or
-                # at the end: a shorter first or last chunk (a resume off the grid, num_updates not a
-                # multiple) compiles once more
-                length = min(update - update % parts.chunk_size + parts.chunk_size, session_end) - update
-                state, metrics, levels = chunk(state, jnp.int32(update), length=length)
-                metrics = jax.device_get(metrics)
-                rows = update_rows(metrics, update, trainer.steps_per_update, state.curriculum_env_steps.value(),
-                                   cfg.num_seeds)
-                logger.log_updates(rows)
-                bad = first_nonfinite(rows) if cfg.on_nonfinite == "stop" else None
-                if bad is not None:
-                    row, metric = bad
-                    where = f" (seed {row['seed']})" if "seed" in row else ""
-                    what = "non-finite parameters" if metric == "nonfinite" else f"{metric}={row[metric]}"
-                    kept = (f"the last good checkpoint is update {saved_at} in {run_dir}/checkpoints"
-                            if saved_at is not None else "no checkpoint had been saved yet")
-                    raise NonFiniteError(f"update {row['update']}{where}: {what}; the run stopped and {kept}. "
-                                         "Set on_nonfinite=skip to skip such updates instead")
-                update += length
-                last = [r for r in rows if r["update"] == update]
-                progress.update(update, update * trainer.steps_per_update, float(np.mean([r["solve_rate"] for r in last])))
-                if (cfg.eval.every and update % cfg.eval.every == 0) or update == cfg.num_updates:
-                    last_eval = do_eval(update, levels)
-                if ((cfg.checkpoint_every and update % cfg.checkpoint_every == 0) or update in (session_end, cfg.num_updates)
-                        or stop.signal is not None):
-                    save(update)
-                    saved_at = update
-                if stop.signal is not None:
-                    break
+        if ckpt is None and stop.signal is None:
+            last_eval = do_eval(0, None)  # the untrained policy, for reference
+        while update < session_end and stop.signal is None:
+            # chunks end on multiples of the chunk size (where evaluations and checkpoints fall), or
+            # at the end: a shorter first or last chunk (a resume off the grid, num_updates not a
+            # multiple) compiles once more
+            length = min(update - update % parts.chunk_size + parts.chunk_size, session_end) - update
+            state, metrics, levels = chunk(state, jnp.int32(update), length=length)
+            metrics = jax.device_get(metrics)
+            rows = update_rows(metrics, update, trainer.steps_per_update, state.curriculum_env_steps.value(),
+                               cfg.num_seeds)
+            logger.log_updates(rows)
+            bad = first_nonfinite(rows) if cfg.on_nonfinite == "stop" else None
+            if bad is not None:
+                row, metric = bad
+                where = f" (seed {row['seed']})" if "seed" in row else ""
+                what = "non-finite parameters" if metric == "nonfinite" else f"{metric}={row[metric]}"
+                kept = (f"the last good checkpoint is update {saved_at} in {run_dir}/checkpoints"
+                        if saved_at is not None else "no checkpoint had been saved yet")
+                raise NonFiniteError(f"update {row['update']}{where}: {what}; the run stopped and {kept}. "
+                                     "Set on_nonfinite=skip to skip such updates instead")
+            update += length
+            last = [r for r in rows if r["update"] == update]
+            progress.update(update, update * trainer.steps_per_update, float(np.mean([r["solve_rate"] for r in last])))
+            if (cfg.eval.every and update % cfg.eval.every == 0) or update == cfg.num_updates:
+                last_eval = do_eval(update, levels)
+            if ((cfg.checkpoint_every and update % cfg.checkpoint_every == 0) or update in (session_end, cfg.num_updates)
+                    or stop.signal is not None):
+                save(update)
+                saved_at = update
         if last:
             summary.update({k: float(np.mean([r[k] for r in last])) for k in last[0] if k not in ("update", "seed")})
         summary.update(last_eval)
@@ -183,48 +236,75 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
     return summary
 
 
-@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> None:
-    for name in ("jax", "absl"):  # Hydra sets INFO; jax's backend probing and orbax's save steps are noise
-        logging.getLogger(name).setLevel(logging.WARNING)
-    run_dir = HydraConfig.get().runtime.output_dir
+def run_command(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> int:
+    """The command's run: ``train`` with every failure turned into one line on stderr and an exit code.
+
+    Returns:
+        0 done (or paused by ``session_updates``), 2 a bad setting or a locked run directory,
+        3 a non-finite loss, 4 a checkpoint that cannot be read or written, 128 + the signal's
+        number when stopped by SIGINT/SIGTERM (130 for an interrupt outside the training loop).
+    """
     try:
-        summary = train(cfg, run_dir, overrides=list(HydraConfig.get().overrides.task))
+        summary = train(cfg, run_dir, overrides=overrides)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        return 2
     except NonFiniteError as e:
         print(f"error: non-finite loss at {e}", file=sys.stderr)
-        sys.exit(3)
+        return 3
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(4)
+        return 4
     except KeyboardInterrupt:
-        print(f"interrupted; the latest complete checkpoint in {run_dir}/checkpoints is intact", file=sys.stderr)
-        sys.exit(130)
+        print(f"interrupted; {on_disk(run_dir)}", file=sys.stderr)
+        return 130
     if summary["interrupted"]:
-        print(f"stopped by {summary['interrupted']} at update {summary['update']} of {cfg.num_updates}, "
-              f"checkpoint saved; run the same command (or run_dir={run_dir}) to continue", file=sys.stderr)
-        sys.exit(128 + int(getattr(signal, summary["interrupted"])))
+        print(f"stopped by {summary['interrupted']} at update {summary['update']} of {cfg.num_updates}; "
+              f"{on_disk(run_dir)}: run the same command (or run_dir={run_dir}) to continue", file=sys.stderr)
+        return 128 + int(getattr(signal, summary["interrupted"]))
     if not summary["complete"]:
         print(f"paused at update {summary['update']} of {cfg.num_updates} (session_updates={cfg.session_updates}), "
               f"checkpoint saved; run the same command (or run_dir={run_dir}) to continue")
-        return
+        return 0
     if summary["resumed_from"] == cfg.num_updates:
         print(f"already complete: {run_dir} holds all {cfg.num_updates} updates (raise num_updates to extend it)")
-        return
+        return 0
     nan = float("nan")
     print(f"done: {cfg.num_updates} updates in {summary['seconds']:.0f} s; final train solve rate "
           f"{summary.get('solve_rate', nan):.3f}; held-out solve rate (greedy/sampled): named levels "
           f"{summary.get('eval/named/greedy/solve_rate_mean', nan):.3f}/{summary.get('eval/named/sampled/solve_rate_mean', nan):.3f}, "
           f"random levels {summary.get('eval/random/greedy/solve_rate_mean', nan):.3f}/"
           f"{summary.get('eval/random/sampled/solve_rate_mean', nan):.3f}; results in {run_dir}")
+    return 0
+
+
+@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> None:
+    for name in ("jax", "absl"):  # Hydra sets INFO; jax's backend probing and orbax's save steps are noise
+        logging.getLogger(name).setLevel(logging.WARNING)
+    run_dir = HydraConfig.get().runtime.output_dir
+    code = run_command(cfg, run_dir, overrides=list(HydraConfig.get().overrides.task))
+    if code:
+        sys.exit(code)
+
+
+def check_command_line(argv: list[str]) -> None:
+    """Everything about a command line that can be checked before Hydra starts (and creates
+    the run directory): unused component groups, composition (types, unknown keys and
+    options, every value of a sweep) and the run directory's path.
+
+    Raises:
+        ConfigError: one line naming the problem and what is allowed.
+    """
+    check_overrides([a for a in argv if not a.startswith("-")])
+    preflight(argv)
+    check_run_dir_override(argv)
 
 
 def main() -> None:
-    """The ``ued-train`` command: checks the command line's component overrides, then runs Hydra."""
+    """The ``ued-train`` command: checks the command line (``check_command_line``), then runs Hydra."""
     try:
-        check_overrides([a for a in sys.argv[1:] if not a.startswith("-")])
+        check_command_line(sys.argv[1:])
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import threading
 
 import jax
@@ -61,6 +63,22 @@ def parse_cli_value(text: str):
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+
+
+def directory_problem(path: str) -> str | None:
+    """Why ``path`` cannot be used as an output directory (it is a file, or it or the nearest
+    existing ancestor it would be created under is not writable), or None when it can.
+    Creates nothing."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        return "is a file, not a directory"
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        return f"cannot be created: {probe} is a file"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return "is not writable" if probe == os.path.abspath(path) else f"cannot be created ({probe} is not writable)"
+    return None
 
 
 def glob_or_path(spec: str) -> list[str]:

@@ -82,7 +82,7 @@ def test_update_moves_towards_positive_advantages_and_respects_zero_weights():
 @pytest.mark.parametrize(
     "kwargs,message",
     [({"num_minibatches": 3}, "num_minibatches=3 must divide num_envs=32"),
-     ({"gamma": 1.5}, r"gamma must be in \[0, 1\], got 1.5"),
+     ({"gamma": 1.5}, r"gamma must be a number in \[0, 1\], got 1.5"),
      ({"update_epochs": 0}, "update_epochs must be a positive integer")],
 )
 def test_bad_ppo_settings(kwargs, message):

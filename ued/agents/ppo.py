@@ -50,19 +50,29 @@ class PPOConfig:
 
     def validate(self, num_envs: int) -> None:
         """Raises ``ValueError`` naming the first bad hyperparameter and what is allowed."""
+        import math
+
+        def number(x):
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+        def count(x):
+            return isinstance(x, int) and not isinstance(x, bool) and x >= 1
+
         checks = [
-            ("lr", self.lr > 0, "> 0"),
-            ("gamma", 0 <= self.gamma <= 1, "in [0, 1]"),
-            ("gae_lambda", 0 <= self.gae_lambda <= 1, "in [0, 1]"),
-            ("clip_eps", self.clip_eps > 0, "> 0"),
-            ("ent_coef", self.ent_coef >= 0, ">= 0"),
-            ("vf_coef", self.vf_coef >= 0, ">= 0"),
-            ("max_grad_norm", self.max_grad_norm > 0, "> 0"),
-            ("update_epochs", isinstance(self.update_epochs, int) and self.update_epochs >= 1, "a positive integer"),
-            ("num_minibatches", isinstance(self.num_minibatches, int) and self.num_minibatches >= 1, "a positive integer"),
+            ("lr", lambda x: number(x) and x > 0, "a finite number > 0"),
+            ("gamma", lambda x: number(x) and 0 <= x <= 1, "a number in [0, 1]"),
+            ("gae_lambda", lambda x: number(x) and 0 <= x <= 1, "a number in [0, 1]"),
+            ("clip_eps", lambda x: number(x) and x > 0, "a finite number > 0"),
+            ("ent_coef", lambda x: number(x) and x >= 0, "a finite number >= 0"),
+            ("vf_coef", lambda x: number(x) and x >= 0, "a finite number >= 0"),
+            ("max_grad_norm", lambda x: number(x) and x > 0, "a finite number > 0"),
+            ("update_epochs", count, "a positive integer"),
+            ("num_minibatches", count, "a positive integer"),
+            ("anneal_lr", lambda x: isinstance(x, bool), "true or false"),
+            ("normalize_advantages", lambda x: isinstance(x, bool), "true or false"),
         ]
         for name, ok, allowed in checks:
-            if not ok:
+            if not ok(getattr(self, name)):
                 raise ValueError(f"agent.ppo.{name} must be {allowed}, got {getattr(self, name)!r}")
         if num_envs % self.num_minibatches:
             raise ValueError(

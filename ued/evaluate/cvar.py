@@ -38,6 +38,13 @@ def check_alphas(alphas: Sequence[float], num_levels: int | None = None) -> tupl
     Raises:
         ValueError: an alpha outside (0, 100], or too few levels for the smallest alpha.
     """
+    if isinstance(alphas, (int, float)) and not isinstance(alphas, bool):
+        alphas = [alphas]
+    if isinstance(alphas, (str, bytes, dict)) or not hasattr(alphas, "__iter__"):
+        raise ValueError(f"alphas must be a list of percentages in (0, 100], e.g. [1,10,100], got {alphas!r}")
+    alphas = list(alphas)
+    if any(isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)) for a in alphas):
+        raise ValueError(f"alphas must be a list of percentages in (0, 100], e.g. [1,10,100], got {alphas!r}")
     alphas = tuple(float(a) for a in alphas)
     if not alphas:
         raise ValueError("alphas must name at least one percentage in (0, 100]")

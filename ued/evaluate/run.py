@@ -40,7 +40,7 @@ from ued.evaluate.cvar import (DEFAULT_ALPHAS, EVAL_LEVELS_KEY, check_alphas, ev
                                sample_eval_levels, success_passes)
 from ued.evaluate.heldout import make_level_evaluator
 from ued.run.checkpoint import CheckpointError
-from ued.utils import glob_or_path, parse_cli_value
+from ued.utils import directory_problem, glob_or_path, parse_cli_value
 
 OPTIONS = {
     "run_dir": "run directories (repeat, comma-separate or glob)",
@@ -121,6 +121,17 @@ def evaluate_runs(run_dirs: Sequence[str], checkpoint: int | str | None = None, 
     for name, v in (("num_levels", num_levels), ("episodes", episodes), ("parallel_episodes", parallel_episodes)):
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise EvaluateError(f"{name} must be a positive integer, got {v!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
+        raise EvaluateError(f"seed must be an integer in [0, 2^32), got {seed!r}")
+    if not isinstance(named, bool):
+        raise EvaluateError(f"named must be true or false, got {named!r}")
+    if label is not None and (not isinstance(label, str) or not label.strip()):
+        raise EvaluateError(f"label must be a non-empty name, got {label!r}")
+    if checkpoint is not None and (isinstance(checkpoint, bool) or not isinstance(checkpoint, (int, str))
+                                   or (isinstance(checkpoint, int) and checkpoint < 0)):
+        raise EvaluateError(f"checkpoint must be an update number or a checkpoint directory, got {checkpoint!r}")
+    if out is not None:
+        _check_out(out)
     try:
         alphas = check_alphas(alphas, num_levels)
     except ValueError as e:
@@ -135,6 +146,12 @@ def evaluate_runs(run_dirs: Sequence[str], checkpoint: int | str | None = None, 
         names = [os.path.basename(os.path.normpath(d)) for d, _ in runs]
         if len(set(names)) != len(names):
             raise EvaluateError(f"out= needs run directories with distinct names, got {names}")
+        for n in names:
+            if os.path.exists(os.path.join(out, n)) and not os.path.isdir(os.path.join(out, n)):
+                raise EvaluateError(f"out={out}: {os.path.join(out, n)} is a file, where this run's results would go")
+    else:
+        for d, run in runs:
+            _check_out(os.path.join(d, "evaluation"), what=f"the evaluation directory of {d}")
 
     level_sets, compiled, summaries = {}, {}, []
     for run_dir, run in runs:
@@ -196,6 +213,13 @@ def evaluate_runs(run_dirs: Sequence[str], checkpoint: int | str | None = None, 
                   f"CVaR {worst:g}% {np.mean([e['cvar'][str(worst)] for e in per_seed]):.3f} "
                   f"(biased {np.mean([e['cvar_biased'][str(worst)] for e in per_seed]):.3f}) -> {dest}", flush=True)
     return summaries
+
+
+def _check_out(path: str, what: str | None = None) -> None:
+    """Refuses an output directory that is a file or cannot be written (before any rollout)."""
+    problem = directory_problem(path)
+    if problem is not None:
+        raise EvaluateError(f"{what or f'out={path}'} {problem}; choose another out=")
 
 
 def _commit(dest: str, summary: dict, level_cols: list[dict], named_cols: list[dict]) -> None:

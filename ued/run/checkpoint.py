@@ -8,16 +8,24 @@ A run directory's checkpoints live in ``<run_dir>/checkpoints/``::
                               curriculum state with its buffers, PRNG keys, update counter)
         meta.json             host counters (update, env steps, curriculum env steps), the
                               resolved config, the wandb run id and the state's leaf shapes
-      .tmp-update_00000075-*/ a save in progress (ignored; removed by the next save)
+      .tmp-update_00000075-<pid>-*/  a save in progress (ignored; removed by a later save once
+                              its process has ended)
+      damaged-update_00000100/  a checkpoint found damaged on resume, moved aside (never deleted)
 
 A save writes everything into a temporary directory and then renames it to
 ``update_XXXXXXXX``: the rename is atomic, so a process killed during a save, or a save that
 fails (disk full, permissions), leaves the earlier checkpoints intact and loadable.
+
+Integrity: ``meta.json`` records a checksum (BLAKE2b-128) of every array of the state, computed
+from the arrays being saved; every restore (``train``'s resume, ``ued.load``, ``ued.evaluate``)
+recomputes them on the restored arrays, and a difference (bytes damaged on disk) is a
+``CheckpointDamaged`` error naming the checkpoint and the first damaged leaves.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -31,11 +39,16 @@ import numpy as np
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^update_(\d{8})$")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: meta.json has "checksums"
+DAMAGED_PREFIX = "damaged-"
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be saved or loaded; the message names the directory and the cause."""
+
+
+class CheckpointDamaged(CheckpointError):
+    """A checkpoint's files are damaged (unreadable, or arrays that differ from their checksums)."""
 
 
 def _checkpointer():
@@ -69,6 +82,21 @@ def tree_manifest(tree) -> dict[str, list]:
     out = {}
     for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
         out[_path_str(path)] = [list(leaf.shape), str(leaf.dtype)]
+    return out
+
+
+def _host_bytes(leaf) -> np.ndarray:
+    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        leaf = jax.random.key_data(leaf)
+    return np.ascontiguousarray(np.asarray(jax.device_get(leaf)))
+
+
+def tree_checksums(tree) -> dict[str, str]:
+    """``{leaf path: BLAKE2b-128 hex digest of the leaf's bytes}`` of a pytree of arrays (PRNG
+    keys by their key data)."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+        out[_path_str(path)] = hashlib.blake2b(_host_bytes(leaf).tobytes(), digest_size=16).hexdigest()
     return out
 
 
@@ -131,15 +159,20 @@ def read_checkpoint(path: str) -> CheckpointInfo:
         with open(meta_path) as f:
             meta = json.load(f)
     except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} is partial or corrupted: meta.json is missing") from None
+        raise CheckpointDamaged(f"checkpoint {path} is damaged: meta.json is missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"checkpoint {path} is corrupted: meta.json is not valid JSON ({e})") from None
+        raise CheckpointDamaged(f"checkpoint {path} is damaged: meta.json is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointDamaged(f"checkpoint {path} is damaged: meta.json is not a JSON object")
     for key in ("update", "manifest", "config"):
         if key not in meta:
-            raise CheckpointError(f"checkpoint {path} is corrupted: meta.json has no {key!r}")
+            raise CheckpointDamaged(f"checkpoint {path} is damaged: meta.json has no {key!r}")
+    if "checksums" not in meta:
+        raise CheckpointError(f"checkpoint {path} has format {meta.get('format', 1)}, without array checksums; "
+                              f"this ued (format {FORMAT_VERSION}) restores only checkpoints it can verify")
     state = os.path.join(path, "state")
     if not os.path.isdir(state) or not os.listdir(state):
-        raise CheckpointError(f"checkpoint {path} is partial or corrupted: its state/ directory is missing or empty")
+        raise CheckpointDamaged(f"checkpoint {path} is damaged: its state/ directory is missing or empty")
     return CheckpointInfo(path=path, update=int(meta["update"]), meta=meta)
 
 
@@ -147,8 +180,8 @@ def latest_checkpoint(run_dir: str) -> CheckpointInfo | None:
     """The run's latest checkpoint, or None when it has none.
 
     Raises:
-        CheckpointError: when the latest checkpoint directory is corrupted (the message says
-            how to fall back to the previous one).
+        CheckpointDamaged: when the latest checkpoint's metadata is damaged (the message names
+            the previous one, to pass as ``checkpoint=``).
     """
     found = checkpoint_dirs(run_dir)
     if not found:
@@ -156,8 +189,23 @@ def latest_checkpoint(run_dir: str) -> CheckpointInfo | None:
     try:
         return read_checkpoint(found[-1][1])
     except CheckpointError as e:
-        previous = f"; the previous one is {found[-2][1]}" if len(found) > 1 else ""
-        raise CheckpointError(f"{e}. Move it away to resume from the previous checkpoint{previous}") from None
+        previous = (f"; the previous checkpoint is update {found[-2][0]} ({found[-2][1]})" if len(found) > 1
+                    else "; there is no earlier checkpoint")
+        raise CheckpointDamaged(f"{e}{previous}") from None
+
+
+def move_aside(info_or_path) -> str:
+    """Renames a damaged checkpoint to ``damaged-update_XXXXXXXX`` beside it (so resume and
+    rotation skip it; its files are kept). Returns the new path."""
+    path = info_or_path.path if isinstance(info_or_path, CheckpointInfo) else info_or_path
+    parent, name = os.path.split(os.path.normpath(path))
+    dest = os.path.join(parent, DAMAGED_PREFIX + name)
+    n = 1
+    while os.path.exists(dest):
+        n += 1
+        dest = os.path.join(parent, f"{DAMAGED_PREFIX}{name}.{n}")
+    os.replace(path, dest)
+    return dest
 
 
 def restore_state(info: CheckpointInfo, abstract_state, what: str = "this configuration"):
@@ -169,8 +217,8 @@ def restore_state(info: CheckpointInfo, abstract_state, what: str = "this config
         what: how to name the current configuration in errors.
 
     Raises:
-        CheckpointError: when the shapes differ (naming every differing leaf) or the files are
-            unreadable.
+        CheckpointError: when the shapes differ (naming every differing leaf).
+        CheckpointDamaged: when the files are unreadable or an array differs from its checksum.
     """
     current = tree_manifest(abstract_state)
     diffs = manifest_differences(info.meta["manifest"], current)
@@ -179,10 +227,18 @@ def restore_state(info: CheckpointInfo, abstract_state, what: str = "this config
                               + "\n  ".join(diffs))
     try:
         with _orbax_path(os.path.join(info.path, "state")) as state_path:
-            return _checkpointer().restore(state_path, abstract_state)
+            state = _checkpointer().restore(state_path, abstract_state)
     except Exception as e:  # orbax/tensorstore raise many types for unreadable files
-        raise CheckpointError(f"checkpoint {info.path} is corrupted: its state could not be read "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:300]})") from None
+        first = (str(e).splitlines() or [""])[0][:300]
+        raise CheckpointDamaged(f"checkpoint {info.path} is damaged: its state could not be read "
+                                f"({type(e).__name__}: {first})") from None
+    saved = info.meta["checksums"]
+    bad = [p for p, digest in tree_checksums(state).items() if saved.get(p) != digest]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise CheckpointDamaged(f"checkpoint {info.path} is damaged: {len(bad)} array(s) differ from the checksums "
+                                f"recorded when it was saved ({', '.join(bad[:3])}{more})")
+    return state
 
 
 def save_checkpoint(run_dir: str, update: int, state, meta: dict, keep: int) -> str:
@@ -210,20 +266,22 @@ def save_checkpoint(run_dir: str, update: int, state, meta: dict, keep: int) -> 
     tmp = None
     try:
         os.makedirs(root, exist_ok=True)
-        for name in os.listdir(root):  # leftovers of a killed save or removal
-            if name.startswith((".tmp-", ".old-")):
+        for name in os.listdir(root):  # leftovers of a killed save or removal, never a live process's
+            if name.startswith((".tmp-", ".old-")) and not _live_owner(name):
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-        tmp = tempfile.mkdtemp(prefix=f".tmp-update_{update:08d}-", dir=root)
+        tmp = tempfile.mkdtemp(prefix=f".tmp-update_{update:08d}-{os.getpid()}-", dir=root)
+        checksums = tree_checksums(state)
         with _orbax_path(tmp) as tmp_path:
             _checkpointer().save(os.path.join(tmp_path, "state"), state)
-        meta = {**meta, "format": FORMAT_VERSION, "update": int(update), "manifest": tree_manifest(state)}
+        meta = {**meta, "format": FORMAT_VERSION, "update": int(update), "manifest": tree_manifest(state),
+                "checksums": checksums}
         with open(os.path.join(tmp, "meta.json"), "w") as f:
             json.dump(meta, f, indent=1, default=_json_default)
             f.flush()
             os.fsync(f.fileno())
         replaced = None
         if os.path.exists(final):  # re-saving the same update (e.g. a final save): replace it atomically
-            replaced = os.path.join(root, ".old-" + os.path.basename(final))
+            replaced = os.path.join(root, f".old-{os.getpid()}-" + os.path.basename(final))
             os.replace(final, replaced)
         os.replace(tmp, final)
         tmp = None
@@ -237,13 +295,27 @@ def save_checkpoint(run_dir: str, update: int, state, meta: dict, keep: int) -> 
     if replaced is not None:
         shutil.rmtree(replaced, ignore_errors=True)
     for _, path in checkpoint_dirs(run_dir)[:-keep]:
-        old = os.path.join(root, ".old-" + os.path.basename(path))  # renamed first: never a half-deleted checkpoint
+        old = os.path.join(root, f".old-{os.getpid()}-" + os.path.basename(path))  # renamed first: never half-deleted
         try:
             os.replace(path, old)
             shutil.rmtree(old, ignore_errors=True)
         except OSError:
             pass  # an old checkpoint that cannot be removed is harmless
     return final
+
+
+def _live_owner(name: str) -> bool:
+    """Whether a ``.tmp-``/``.old-`` entry belongs to another process that is still running."""
+    m = re.match(r"^\.(?:tmp-update_\d{8}|old)-(\d+)-", name)
+    if not m or int(m.group(1)) == os.getpid():
+        return False
+    try:
+        os.kill(int(m.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _json_default(x: Any):

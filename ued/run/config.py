@@ -175,6 +175,115 @@ def check_overrides(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
                     raise _unused_group_error(c, o.key_or_group, groups, o.input_line)
 
 
+_CUSTOM_SEARCH = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "--info", "-i")
+
+
+def _one_line_compose_error(override_text: str, e: Exception, conf_dir: str) -> ConfigError:
+    """Hydra's multi-line composition error as one line naming the override and the choices."""
+    import re
+
+    chain, cur = [], e
+    while cur is not None and len(chain) < 5:
+        chain.append(str(cur))
+        cur = cur.__cause__ or cur.__context__
+    text = "\n".join(chain)
+    missing = re.search(r"Could not find '([^'/]+)/([^']+)'", text)
+    if missing:
+        group, option = missing.groups()
+        folder = os.path.join(conf_dir, group)
+        options = ", ".join(component_names(group, conf_dir)) if os.path.isdir(folder) else "none"
+        return ConfigError(f"{group}={option}: no such option; the options of {group} are {options}")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("full_key", "object_type",
+                                                                                                   "reference_type"))]
+    lines = [ln for ln in lines if not ln.startswith(("Error merging override", "To append to your config"))]
+    if "is not in struct" in text or "Could not override" in text:
+        key = override_text.split("=", 1)[0].lstrip("+~")
+        return ConfigError(f"{override_text}: there is no key {key} in the configuration (check its spelling; "
+                           f"add a new key with +{override_text} where the component accepts it, or under notes)")
+    key = re.search(r"full_key: (\S+)", text)
+    where = f" ({key.group(1)})" if key and key.group(1) not in override_text else ""
+    detail = lines[0] if lines else type(e).__name__
+    return ConfigError(f"{override_text}: {detail}{where}")
+
+
+def preflight(argv: list[str], conf_dir: str = CONF_DIR) -> None:
+    """Composes the command line's configuration the way Hydra will (every value of a sweep
+    once), so a bad override is one line and exit code 2 before Hydra starts.
+
+    Covers what Hydra itself refuses with a multi-line report: a malformed override, an
+    unknown config group option, an unknown key, a value of the wrong type (``seed=abc``). It
+    is skipped when the command line adds user config directories (Hydra reports then).
+
+    Raises:
+        ConfigError: one line naming the override and what is allowed.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if any(a.split("=", 1)[0] in _CUSTOM_SEARCH for a in argv):
+        return
+    overrides = [a for a in argv if not a.startswith("-")]
+    overrides = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/", "hydra="))]
+    parser = OverridesParser.create()
+    parsed = []
+    for o in overrides:
+        try:
+            parsed.append(parser.parse_override(o))
+        except Exception as e:  # noqa: BLE001 - Hydra's grammar errors
+            first = (str(e).splitlines() or ["malformed"])[0]
+            raise ConfigError(f"cannot parse the override {o!r}: {first}. Overrides are key=value, "
+                              "+key=value (add), ~key (delete); quote values with spaces or = in them") from None
+    base = []
+    sweeps = []
+    for o, text in zip(parsed, overrides):
+        if o.is_sweep_override():
+            values = [str(v) for v in o.sweep_string_iterator()]
+            prefix = text.split("=", 1)[0]
+            base.append(f"{prefix}={values[0]}")
+            sweeps.append((len(base) - 1, prefix, values[1:]))
+        else:
+            base.append(text)
+    combos = [(base, None)] + [(base[:i] + [f"{p}={v}"] + base[i + 1:], i) for i, p, vs in sweeps for v in vs]
+    was = GlobalHydra.instance().is_initialized()
+    if was:
+        return  # inside a Hydra application already (e.g. a test's compose): nothing to pre-check
+    for combo, changed in combos:
+        try:
+            with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
+                cfg = compose(config_name="config", overrides=combo)
+            check_schema(cfg)
+        except ConfigError:
+            raise
+        except Exception as e:  # noqa: BLE001 - Hydra/OmegaConf composition errors
+            text = " ".join(combo) if changed is None else combo[changed]
+            culprit = next((o for o in combo if o.split("=", 1)[0].lstrip("+~") in str(e)), text)
+            raise _one_line_compose_error(culprit, e, conf_dir) from None
+
+
+def check_run_dir(run_dir: str) -> None:
+    """Refuses a run directory that is a file or cannot be written, without creating anything.
+
+    Raises:
+        ConfigError: naming the path and the problem.
+    """
+    from ued.utils import directory_problem
+
+    problem = directory_problem(run_dir)
+    if problem is not None:
+        fix = " or fix its permissions" if "writable" in problem else ""
+        raise ConfigError(f"run_dir {run_dir} {problem}; choose another run_dir{fix}")
+
+
+def check_run_dir_override(argv: list[str]) -> None:
+    """``check_run_dir`` on a command line's ``run_dir=`` (before Hydra creates the directory)."""
+    for a in argv:
+        if a.startswith("run_dir=") and "${" not in a:
+            value = a.split("=", 1)[1].strip("'\"")
+            if value and "," not in value:
+                check_run_dir(value)
+
+
 def curriculum_name(cfg: DictConfig) -> str:
     """The curriculum a config selects (its factory's name, e.g. ``plr``)."""
     return str(cfg.curriculum.get("_target_", "?")).rsplit(".", 1)[-1]

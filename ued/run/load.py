@@ -8,8 +8,8 @@ from typing import Any, NamedTuple
 import jax
 from omegaconf import DictConfig, OmegaConf
 
-from ued.run.checkpoint import CheckpointError, CheckpointInfo, checkpoint_dirs, latest_checkpoint, read_checkpoint
-from ued.run.config import Components
+from ued.run.checkpoint import CheckpointDamaged, CheckpointError, CheckpointInfo, checkpoint_dirs, latest_checkpoint, read_checkpoint
+from ued.run.config import Components, ConfigError
 from ued.run.resume import restore_run_state
 
 
@@ -89,13 +89,35 @@ def load(run_dir: str, checkpoint: int | str | None = None, overrides: dict | No
     Raises:
         CheckpointError: no checkpoint, or a partial/corrupted one, or one that does not fit.
     """
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise CheckpointError(f"run directory {run_dir} is a file, not a directory")
     info = find_checkpoint(run_dir, checkpoint)
     config_file = os.path.join(run_dir, "config.yaml")  # the run's configuration (a checkpoint may come from elsewhere)
-    cfg = OmegaConf.load(config_file) if os.path.exists(config_file) else OmegaConf.create(info.meta["config"])
+    if os.path.exists(config_file):
+        try:
+            cfg = OmegaConf.load(config_file)
+        except Exception as e:  # noqa: BLE001 - yaml and OmegaConf parse errors
+            first = (str(e).splitlines() or [type(e).__name__])[0]
+            raise CheckpointError(f"{config_file} is not a valid configuration ({first}); restore it, or delete it to "
+                                  f"use the configuration saved in the checkpoint {info.path}") from None
+        if not isinstance(cfg, DictConfig) or "env" not in cfg or "agent" not in cfg:
+            raise CheckpointError(f"{config_file} is not a run's configuration (no env/agent keys); restore it, or "
+                                  f"delete it to use the configuration saved in the checkpoint {info.path}")
+    else:
+        cfg = OmegaConf.create(info.meta["config"])
     for key, value in (overrides or {}).items():
         OmegaConf.update(cfg, key, value, merge=False, force_add=True)
-    parts = Components(cfg)
+    try:
+        parts = Components(cfg)
+    except ConfigError as e:
+        raise CheckpointError(f"the configuration of {run_dir} does not build: {e}") from None
     keys = jax.random.split(jax.random.key(0), cfg.num_seeds) if cfg.num_seeds > 1 else jax.random.key(0)
-    state, _ = restore_run_state(info, cfg, parts.trainer.init, keys, f"the configuration of {run_dir}")
+    try:
+        state, _ = restore_run_state(info, cfg, parts.trainer.init, keys, f"the configuration of {run_dir}")
+    except CheckpointDamaged as e:
+        others = [u for u, p in checkpoint_dirs(run_dir) if os.path.abspath(p) != os.path.abspath(info.path)]
+        hint = (f"; the run's other checkpoints are updates {others} (pass checkpoint=N)" if others
+                else "; the run has no other checkpoint")
+        raise CheckpointDamaged(f"{e}{hint}") from None
     return LoadedRun(config=cfg, level_space=parts.level_space, agent=parts.agent, params=state.params, state=state,
                      update=info.update, path=info.path, components=parts)

@@ -99,36 +99,99 @@ class RunLogger:
             self._wandb = None
 
 
+class LogFileError(ValueError):
+    """A metrics file has a damaged row that is not its last (a kill only cuts the last one)."""
+
+
+def _parse_lines(path: str) -> tuple[list[dict], bytes]:
+    """The complete rows of a JSONL file and the bytes after its last newline (a cut row, or b"")."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    body, _, tail = raw.rpartition(b"\n")
+    if not _:  # no newline at all: everything is the tail
+        body, tail = b"", raw
+    rows = []
+    for i, line in enumerate(body.split(b"\n") if body else [], start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            row = None
+        if not isinstance(row, dict):
+            raise LogFileError(f"line {i} of {path} is not a JSON row ({line[:60]!r}); the file was edited or "
+                               "damaged: fix or remove that line (nothing was changed)")
+        rows.append(row)
+    return rows, tail
+
+
+def repair_jsonl(path: str) -> str | None:
+    """Makes a metrics file end with a complete row, as a resumed run needs before appending.
+
+    A process killed while writing leaves a last line without its newline: when that line is a
+    complete row it is kept (the newline is added), otherwise it is dropped. Other lines are not
+    touched. Returns a note of what was done, or None when nothing was.
+
+    Raises:
+        LogFileError: a damaged line that is not the last one (the file is left as it was).
+    """
+    if not os.path.exists(path):
+        return None
+    rows, tail = _parse_lines(path)
+    if not tail.strip():
+        if tail:  # trailing whitespace after the last newline
+            _rewrite(path, rows)
+        return None
+    try:
+        row = json.loads(tail.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        row = None
+    if isinstance(row, dict):
+        _rewrite(path, rows + [row])
+        return f"{os.path.basename(path)}: its last row had no newline (a write cut short); kept it"
+    _rewrite(path, rows)
+    return (f"{os.path.basename(path)}: dropped a partial last line of {len(tail)} bytes (a write cut short by a "
+            f"killed process): {tail[:40]!r}")
+
+
+def _rewrite(path: str, rows: list[dict]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def truncate_jsonl(path: str, max_update: int) -> int:
     """Drops the rows of a metrics file whose ``update`` is above ``max_update`` (atomically).
 
-    A resumed run calls this so the rows logged after its checkpoint, which it is about to
-    produce again, are not duplicated. Returns the number of rows dropped.
+    A resumed run calls this (after ``repair_jsonl``) so the rows logged after its checkpoint,
+    which it is about to produce again, are not duplicated. Returns the number of rows dropped.
     """
     if not os.path.exists(path):
         return 0
-    rows = read_jsonl(path)
+    rows, tail = _parse_lines(path)
     kept = [r for r in rows if r.get("update", 0) <= max_update]
-    if len(kept) == len(rows):
+    if len(kept) == len(rows) and not tail:
         return 0
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        for row in kept:
-            f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
+    _rewrite(path, kept)
     return len(rows) - len(kept)
 
 
 def read_jsonl(path: str) -> list[dict[str, Any]]:
-    """Reads a metrics file back (one dict per row; a last row cut short by a kill is dropped)."""
-    with open(path) as f:
-        lines = [line for line in f if line.strip()]
-    rows = []
-    for i, line in enumerate(lines):
+    """Reads a metrics file back (one dict per row; a last row cut short by a kill is dropped).
+
+    Raises:
+        LogFileError: a damaged row before the last one, naming the line.
+    """
+    rows, tail = _parse_lines(path)
+    if tail.strip():
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:  # a row cut short by a killed process
-                break
-            raise
+            row = json.loads(tail.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            row = None
+        if isinstance(row, dict):
+            rows.append(row)
     return rows

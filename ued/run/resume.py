@@ -9,14 +9,21 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ued.run.checkpoint import CheckpointInfo, latest_checkpoint, restore_state
+from ued.run.checkpoint import (DAMAGED_PREFIX, CHECKPOINT_DIR, CheckpointDamaged, CheckpointInfo, checkpoint_dirs,
+                                read_checkpoint, restore_state)
 from ued.run.config import ConfigError
-from ued.run.logger import read_jsonl
 
 # Settings a resumed run may change: they do not touch the training state or what it computes
 # (num_updates changes the learning-rate schedule from the resumed update on; that is allowed).
 SAFE_TO_CHANGE = ("logger", "progress", "num_updates", "updates_per_chunk", "eval", "checkpoint_every",
                   "keep_checkpoints", "resume", "session_updates", "on_nonfinite", "run_dir", "notes")
+
+
+# Sizes the run's counters and state depend on: a resume that changes one is refused
+# (env_steps = update x num_envs x num_steps; the seeds' state and keys; the evaluation keys
+# derive from seed). Changes of shapes elsewhere (agent width, buffer capacity) are refused by
+# the state's manifest.
+FIXED_ON_RESUME = ("num_envs", "num_steps", "num_seeds", "seed")
 
 
 def _flat(d, prefix=""):
@@ -69,6 +76,21 @@ def restore_run_state(info: CheckpointInfo, cfg: DictConfig, init, keys, subject
     return restore_state(info, jax.eval_shape(init, keys), what), unsafe
 
 
+def check_fixed_sizes(ckpt: CheckpointInfo, cfg: DictConfig) -> None:
+    """Refuses a resume that changes a key of ``FIXED_ON_RESUME``.
+
+    Raises:
+        ConfigError: naming every such key with its saved and new value.
+    """
+    saved = ckpt.meta["config"]
+    changed = [(k, saved.get(k), cfg.get(k)) for k in FIXED_ON_RESUME if k in saved and saved.get(k) != cfg.get(k)]
+    if changed:
+        what = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in changed)
+        keep = " ".join(f"{k}={a}" for k, a, _ in changed)
+        raise ConfigError(f"cannot resume {ckpt.path} with {what}: the run's counters and state depend on "
+                          f"{'it' if len(changed) == 1 else 'them'}; resume with {keep} or choose another run_dir")
+
+
 def resume_config(saved: dict, cfg: DictConfig, overrides: list[str] | None) -> tuple[DictConfig, list[str]]:
     """The configuration a resumed run continues with, and notes on what was not applied.
 
@@ -106,16 +128,63 @@ def note_schedule_change(ckpt: CheckpointInfo, cfg: DictConfig) -> None:
                   f"{lr * max(0.0, 1 - u / old):.3g}", file=sys.stderr)
 
 
-def find_checkpoint(cfg: DictConfig, run_dir: str) -> CheckpointInfo | None:
-    """The checkpoint to resume from under the ``resume`` setting, or None to start afresh."""
-    info = latest_checkpoint(run_dir)
+def damaged_checkpoints(run_dir: str) -> list[str]:
+    """Checkpoints of a run moved aside as damaged (``checkpoints/damaged-update_*``)."""
+    root = os.path.join(run_dir, CHECKPOINT_DIR)
+    if not os.path.isdir(root):
+        return []
+    return sorted(os.path.join(root, n) for n in os.listdir(root) if n.startswith(DAMAGED_PREFIX))
+
+
+def newest_readable_checkpoint(run_dir: str, warn=None) -> CheckpointInfo | None:
+    """The newest checkpoint whose metadata reads, moving damaged ones aside (``move_aside``).
+
+    Args:
+        run_dir: the run directory.
+        warn: called with a message for each checkpoint moved aside.
+    """
+    from ued.run.checkpoint import move_aside
+
+    for _, path in reversed(checkpoint_dirs(run_dir)):
+        try:
+            return read_checkpoint(path)
+        except CheckpointDamaged as e:
+            dest = move_aside(path)
+            if warn is not None:
+                warn(f"{e}; moved it to {dest} and looking for an earlier checkpoint")
+    return None
+
+
+def find_checkpoint(cfg: DictConfig, run_dir: str, warn=None) -> CheckpointInfo | None:
+    """The checkpoint to resume from under the ``resume`` setting, or None to start afresh.
+
+    Damaged checkpoints met on the way are moved aside (with ``warn``). When every checkpoint
+    of a run is damaged, the run is refused rather than restarted over its logs.
+
+    Raises:
+        ConfigError: ``resume=true`` without a checkpoint, ``resume=false`` on a used directory.
+        CheckpointDamaged: the run has checkpoints, all damaged.
+    """
+    info = newest_readable_checkpoint(run_dir, warn) if cfg.resume is not False else None
+    if info is None and cfg.resume is not False:
+        refuse_if_all_damaged(run_dir)
     if cfg.resume is True and info is None:
         raise ConfigError(f"resume=true but {run_dir} has no checkpoint to resume from")
     if cfg.resume is False:
-        if info is not None:
-            raise ConfigError(f"{run_dir} already holds a run (checkpoint at update {info.update}); "
+        found = checkpoint_dirs(run_dir)
+        if found:
+            raise ConfigError(f"{run_dir} already holds a run (checkpoint at update {found[-1][0]}); "
                               "use resume=auto to continue it or choose another run_dir")
         metrics = os.path.join(run_dir, "metrics.jsonl")
-        if os.path.exists(metrics) and read_jsonl(metrics):
+        if os.path.exists(metrics) and os.path.getsize(metrics) > 0:
             raise ConfigError(f"{run_dir} already holds a run's metrics; choose another run_dir")
     return info
+
+
+def refuse_if_all_damaged(run_dir: str) -> None:
+    """Raises ``CheckpointDamaged`` when a run has damaged checkpoints and no intact one."""
+    damaged = damaged_checkpoints(run_dir)
+    if damaged and not checkpoint_dirs(run_dir):
+        raise CheckpointDamaged(f"every checkpoint of {run_dir} is damaged (kept as {', '.join(damaged)}); the "
+                                "run's logs were not touched. To start the run afresh, move its checkpoints/, "
+                                "metrics.jsonl and eval.jsonl away, or choose another run_dir")
