@@ -207,13 +207,17 @@ def run(trained, tmp_path):
 
 
 def damage_array_data(checkpoint: str) -> None:
-    """Overwrites bytes in the middle of the largest file of a checkpoint's state/ (array data)."""
-    files = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(checkpoint, "state")) for f in fs]
-    target = max(files, key=os.path.getsize)
-    size = os.path.getsize(target)
-    with open(target, "r+b") as f:
-        f.seek(size // 2)
-        f.write(np.random.default_rng(0).bytes(min(64, size - size // 2)))
+    """Overwrites bytes in the middle of every array data file of a checkpoint (orbax's OCDBT
+    ``d/`` files; its JSON metadata is left alone)."""
+    rng = np.random.default_rng(0)
+    files = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(checkpoint, "state")) for f in fs
+             if os.path.basename(d) == "d"]
+    assert files, f"no array data files under {checkpoint}/state"
+    for target in files:
+        size = os.path.getsize(target)
+        with open(target, "r+b") as f:
+            f.seek(size // 2)
+            f.write(rng.bytes(min(64, size - size // 2)))
 
 
 def resume_cfg(*overrides):
