@@ -306,16 +306,10 @@ def save_checkpoint(run_dir: str, update: int, state, meta: dict, keep: int) -> 
 
 def _live_owner(name: str) -> bool:
     """Whether a ``.tmp-``/``.old-`` entry belongs to another process that is still running."""
+    from ued.run.lock import pid_alive
+
     m = re.match(r"^\.(?:tmp-update_\d{8}|old)-(\d+)-", name)
-    if not m or int(m.group(1)) == os.getpid():
-        return False
-    try:
-        os.kill(int(m.group(1)), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return bool(m) and int(m.group(1)) != os.getpid() and pid_alive(int(m.group(1)))
 
 
 def _json_default(x: Any):

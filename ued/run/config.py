@@ -221,8 +221,8 @@ def preflight(argv: list[str], conf_dir: str = CONF_DIR) -> None:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    if any(a.split("=", 1)[0] in _CUSTOM_SEARCH for a in argv):
-        return
+    if any(a.split("=", 1)[0] in _CUSTOM_SEARCH for a in argv) or GlobalHydra.instance().is_initialized():
+        return  # user config directories (Hydra's to find), or inside a Hydra application already
     overrides = [a for a in argv if not a.startswith("-")]
     overrides = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/", "hydra="))]
     parser = OverridesParser.create()
@@ -245,9 +245,6 @@ def preflight(argv: list[str], conf_dir: str = CONF_DIR) -> None:
         else:
             base.append(text)
     combos = [(base, None)] + [(base[:i] + [f"{p}={v}"] + base[i + 1:], i) for i, p, vs in sweeps for v in vs]
-    was = GlobalHydra.instance().is_initialized()
-    if was:
-        return  # inside a Hydra application already (e.g. a test's compose): nothing to pre-check
     for combo, changed in combos:
         try:
             with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):

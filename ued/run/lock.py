@@ -28,7 +28,8 @@ class RunDirLocked(ConfigError):
     """Another live process holds the run directory."""
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host with this pid is running (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -86,7 +87,7 @@ class RunLock:
                 # flock unsupported here: the recorded pid decides
                 owner = _read(fd)
                 if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int) \
-                        and owner["pid"] != os.getpid() and _pid_alive(owner["pid"]):
+                        and owner["pid"] != os.getpid() and pid_alive(owner["pid"]):
                     raise RunDirLocked(self._held_message(owner)) from None
             previous = _read(fd)
             if previous.get("pid") not in (None, os.getpid()) or previous.get("host") not in (None, socket.gethostname()):

@@ -103,6 +103,15 @@ class LogFileError(ValueError):
     """A metrics file has a damaged row that is not its last (a kill only cuts the last one)."""
 
 
+def _row(line: bytes) -> dict | None:
+    """A JSONL line as its row, or None when it is not a JSON object."""
+    try:
+        row = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return row if isinstance(row, dict) else None
+
+
 def _parse_lines(path: str) -> tuple[list[dict], bytes]:
     """The complete rows of a JSONL file and the bytes after its last newline (a cut row, or b"")."""
     with open(path, "rb") as f:
@@ -114,11 +123,8 @@ def _parse_lines(path: str) -> tuple[list[dict], bytes]:
     for i, line in enumerate(body.split(b"\n") if body else [], start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            row = None
-        if not isinstance(row, dict):
+        row = _row(line)
+        if row is None:
             raise LogFileError(f"line {i} of {path} is not a JSON row ({line[:60]!r}); the file was edited or "
                                "damaged: fix or remove that line (nothing was changed)")
         rows.append(row)
@@ -142,11 +148,8 @@ def repair_jsonl(path: str) -> str | None:
         if tail:  # trailing whitespace after the last newline
             _rewrite(path, rows)
         return None
-    try:
-        row = json.loads(tail.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        row = None
-    if isinstance(row, dict):
+    row = _row(tail)
+    if row is not None:
         _rewrite(path, rows + [row])
         return f"{os.path.basename(path)}: its last row had no newline (a write cut short); kept it"
     _rewrite(path, rows)
@@ -187,11 +190,5 @@ def read_jsonl(path: str) -> list[dict[str, Any]]:
         LogFileError: a damaged row before the last one, naming the line.
     """
     rows, tail = _parse_lines(path)
-    if tail.strip():
-        try:
-            row = json.loads(tail.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            row = None
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+    row = _row(tail) if tail.strip() else None
+    return rows + ([row] if row is not None else [])

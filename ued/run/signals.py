@@ -76,14 +76,6 @@ class SignalStop:
         self._thread.start()
         return self
 
-    def wait_for_signals(self, timeout: float = 1.0) -> None:
-        """Gives the watcher thread time to act on signals already delivered (for tests)."""
-        import time
-
-        end = time.monotonic() + timeout
-        while time.monotonic() < end and self.signal is None:
-            time.sleep(0.01)
-
     def __exit__(self, *exc):
         if self._pipe is None:
             return False

@@ -84,15 +84,14 @@ def _as_int(name: str, x, shape_tail: tuple[int, ...], batch: tuple[int, ...]):
         want = "x, y" if shape_tail else "a scalar"
         where = f" for a batch of wall maps {batch}" if batch else ""
         raise ValueError(f"make_level: {name} must have shape {batch + shape_tail} ({want}){where}, got {shape}")
-    dtype = (arr if arr is not None else x).dtype if hasattr(arr if arr is not None else x, "dtype") else None
     if arr is not None:
         if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
             raise ValueError(f"make_level: {name} must hold integers, got dtype {arr.dtype}")
         if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
             raise ValueError(f"make_level: {name} must hold whole numbers (cells are integer coordinates), "
                              f"got {arr.tolist()}")
-    elif dtype is not None and not jnp.issubdtype(dtype, jnp.integer):
-        raise ValueError(f"make_level: {name} must be an integer array inside jit, got dtype {dtype}")
+    elif not jnp.issubdtype(x.dtype, jnp.integer):  # a tracer
+        raise ValueError(f"make_level: {name} must be an integer array inside jit, got dtype {x.dtype}")
     return jnp.asarray(x, dtype=jnp.int32)
 
 
