@@ -5,6 +5,7 @@
     python experiments/benchmark.py components --json components.json
     python experiments/benchmark.py evaluate [--run-dir RUN] --levels 10000 --episodes 10 --json eval.json
     python experiments/benchmark.py xland-tables --rulesets 1000000 --json xland.json
+    python experiments/benchmark.py update-gap --rounds 5 --updates 4 --seeds 4 --json gap.json
 
 Subcommands:
     env         jitted random-policy rollout over many parallel mazes (auto-replay): compile
@@ -22,6 +23,9 @@ Subcommands:
     xland-tables  compile time, program size and memory of an XLand DR update drawing from a
                 synthetic table of ``--rulesets`` rulesets, with the package's sampler (tables
                 closed over: embedded in the program) and with ued's (tables on the host).
+    update-gap  ued's DR update (32 x 256 by default) against a minimal hand-written rollout + PPO
+                update on the same env and network, timed alternately in one process: the median
+                ratio; with ``--seeds S`` also DR, robust PLR and ACCEL with S vmapped seeds.
 
 Figures are recorded in BENCHMARKS.md with the command and machine that produced them.
 """
@@ -41,6 +45,7 @@ import resource
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from ued.demo import random_rollout
 from ued.envs.maze import make_maze, random_maze_generator
@@ -237,6 +242,144 @@ def bench_components(args) -> dict:
     return out
 
 
+def _minimal_update(env, agent, cfg, optimizer, generator, num_envs: int, num_steps: int):
+    """A hand-written DR update on the same env and network as ued's, with nothing but what one
+    needs: fresh levels, a ``lax.scan`` rollout with auto-reset to the same level, GAE, and
+    ``update_epochs`` x ``num_minibatches`` clipped-PPO steps with Adam. The floor that ued's
+    update (curriculum, weights, metrics, checks) is measured against."""
+    params_env = env.default_params
+
+    def update(params, opt_state, key):
+        k_lv, k_reset, k_steps, k_ppo = jax.random.split(key, 4)
+        levels = jax.vmap(generator.sample)(jax.random.split(k_lv, num_envs))
+        obs, state = jax.vmap(env.reset_to_level, in_axes=(0, 0, None))(jax.random.split(k_reset, num_envs), levels,
+                                                                         params_env)
+
+        def step(carry, key):
+            obs, state, rnn, first = carry
+            k_act, k_env, k_reset = jax.random.split(key, 3)
+            seq = jax.tree.map(lambda x: x[None], obs)
+            rnn, dist, value = agent.apply(params, rnn, seq, first[None])
+            dist = jax.tree.map(lambda x: x[0], dist)
+            action = agent.sample(k_act, dist)
+            nobs, nstate, reward, done, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+                jax.random.split(k_env, num_envs), state, action, params_env)
+            robs, rstate = jax.vmap(env.reset_to_level, in_axes=(0, 0, None))(jax.random.split(k_reset, num_envs),
+                                                                             levels, params_env)
+            pick = lambda a, b: jax.vmap(jnp.where)(done, a, b)
+            nobs = jax.tree.map(pick, robs, nobs)
+            nstate = jax.tree.map(pick, rstate, nstate)
+            return (nobs, nstate, rnn, done), (obs, first, action, agent.log_prob(dist, action), value[0], reward, done)
+
+        init = (obs, state, agent.initial_carry(num_envs), jnp.ones((num_envs,), bool))
+        (obs, state, rnn, first), tr = jax.lax.scan(step, init, jax.random.split(k_steps, num_steps))
+        t_obs, t_first, t_act, t_logp, t_val, t_rew, t_done = tr
+        _, _, last = agent.apply(params, rnn, jax.tree.map(lambda x: x[None], obs), first[None])
+
+        def back(adv_next, x):
+            delta, nd = x
+            adv = delta + cfg.gamma * cfg.gae_lambda * nd * adv_next
+            return adv, adv
+        next_v = jnp.concatenate([t_val[1:], last], 0)
+        nd = 1.0 - t_done.astype(jnp.float32)
+        deltas = t_rew + cfg.gamma * next_v * nd - t_val
+        _, adv = jax.lax.scan(back, jnp.zeros(num_envs), (deltas, nd), reverse=True)
+        targets = adv + t_val
+        per = num_envs // cfg.num_minibatches
+
+        def loss_fn(p, idx):
+            sel = lambda x: x[:, idx]
+            _, dist, values = agent.apply(p, agent.initial_carry(per), jax.tree.map(sel, t_obs), sel(t_first))
+            logp = agent.log_prob(dist, sel(t_act))
+            a = sel(adv)
+            a = (a - a.mean()) / (a.std() + 1e-8)
+            ratio = jnp.exp(logp - sel(t_logp))
+            pg = -jnp.minimum(ratio * a, jnp.clip(ratio, 1 - cfg.clip_eps, 1 + cfg.clip_eps) * a).mean()
+            vc = sel(t_val) + jnp.clip(values - sel(t_val), -cfg.clip_eps, cfg.clip_eps)
+            vl = 0.5 * jnp.maximum((values - sel(targets)) ** 2, (vc - sel(targets)) ** 2).mean()
+            return pg + cfg.vf_coef * vl - cfg.ent_coef * agent.entropy(dist).mean()
+
+        def minibatch(carry, idx):
+            p, o = carry
+            g = jax.grad(loss_fn)(p, idx)
+            u, o = optimizer.update(g, o, p)
+            return (optax.apply_updates(p, u), o), None
+
+        def epoch(carry, key):
+            perm = jax.random.permutation(key, num_envs).reshape(cfg.num_minibatches, per)
+            return jax.lax.scan(minibatch, carry, perm)[0], None
+
+        (params, opt_state), _ = jax.lax.scan(epoch, (params, opt_state), jax.random.split(k_ppo, cfg.update_epochs))
+        return params, opt_state
+    return update
+
+
+def bench_update_gap(args) -> dict:
+    """ued's DR update against the minimal hand-written update, same env, network and PPO, timed in
+    alternation in one process (``--rounds`` rounds of ``--updates`` updates each); reports the
+    median ratio. Also the seed-vmapped replay curricula against DR (the PPO work a per-seed
+    ``lax.cond`` turns into a ``select`` under ``vmap``)."""
+    import numpy as np
+    from hydra import compose, initialize_config_dir
+
+    from ued.agents import make_optimizer
+    from ued.run.config import CONF_DIR, Components
+
+    def compose_cfg(*overrides):
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            return compose(config_name="config", overrides=[f"num_envs={args.num_envs}", f"num_steps={args.num_steps}",
+                                                            "updates_per_chunk=1", "num_updates=1000", *overrides])
+
+    parts = Components(compose_cfg())
+    trainer = parts.trainer
+    state = jax.block_until_ready(jax.jit(trainer.init)(jax.random.key(0)))
+    ued_chunk = jax.jit(trainer.chunk, donate_argnums=0)
+    state = jax.block_until_ready(ued_chunk(state, jnp.int32(0))[0])
+
+    ls, cfg = parts.level_space, parts.ppo
+    opt = make_optimizer(cfg, 1000)
+    minimal = jax.jit(_minimal_update(ls.env, parts.agent, cfg, opt, ls.generator, args.num_envs, args.num_steps),
+                      donate_argnums=(0, 1))
+    p, o = jax.tree.map(jnp.copy, state.params), jax.tree.map(jnp.copy, state.opt_state)
+    p, o = jax.block_until_ready(minimal(p, o, jax.random.key(1)))
+
+    ued_times, min_times = [], []
+    for r in range(args.rounds):
+        t0 = time.perf_counter()
+        for i in range(args.updates):
+            state = ued_chunk(state, jnp.int32(1 + r * args.updates + i))[0]
+        jax.block_until_ready(state)
+        ued_times.append((time.perf_counter() - t0) / args.updates)
+        t0 = time.perf_counter()
+        for i in range(args.updates):
+            p, o = minimal(p, o, jax.random.key(100 + r * args.updates + i))
+        jax.block_until_ready(p)
+        min_times.append((time.perf_counter() - t0) / args.updates)
+    ratios = np.array(ued_times) / np.array(min_times)
+    out = {"benchmark": "update-gap", "num_envs": args.num_envs, "num_steps": args.num_steps, "rounds": args.rounds,
+           "ued_s_per_update": float(np.median(ued_times)), "minimal_s_per_update": float(np.median(min_times)),
+           "ued_over_minimal": float(np.median(ratios)), "ratio_min": float(ratios.min()),
+           "ratio_max": float(ratios.max())}
+
+    if args.seeds > 1:  # seed-vmapped: DR (always trains) against robust PLR / ACCEL (replay-only training)
+        for name in ("dr", "robust_plr", "accel"):
+            t = Components(compose_cfg(f"curriculum={name}", f"num_seeds={args.seeds}")).trainer
+            keys = jax.random.split(jax.random.key(0), args.seeds)
+            st = jax.block_until_ready(jax.jit(t.init)(keys))
+            ch = jax.jit(t.chunk, donate_argnums=0)
+            st, m, _ = ch(st, jnp.int32(0))
+            jax.block_until_ready(st)
+            t0, trained = time.perf_counter(), []
+            for i in range(args.updates * 2):
+                st, m, _ = ch(st, jnp.int32(i + 1))
+                trained.append(np.asarray(m["trained"]))
+            jax.block_until_ready(st)
+            out[f"vmap{args.seeds}_{name}_s_per_update"] = (time.perf_counter() - t0) / (args.updates * 2)
+            out[f"vmap{args.seeds}_{name}_trained_fraction"] = float(np.mean(trained))
+    out["peak_rss_mib"] = peak_rss_mib()
+    return out
+
+
 def bench_evaluate(args) -> dict:
     from hydra import compose, initialize_config_dir
 
@@ -357,9 +500,17 @@ def main(argv=None) -> None:
     p_xl.add_argument("--hidden", type=int, default=256)
     p_xl.add_argument("--sampler", choices=("both", "embedded", "host"), default="both")
     p_xl.add_argument("--json", default=None)
+
+    p_gap = sub.add_parser("update-gap", help="ued's DR update against a minimal hand-written one")
+    p_gap.add_argument("--num-envs", type=int, default=32)
+    p_gap.add_argument("--num-steps", type=int, default=256)
+    p_gap.add_argument("--updates", type=int, default=4, help="updates per timed round")
+    p_gap.add_argument("--rounds", type=int, default=5, help="alternating rounds of ued and minimal updates")
+    p_gap.add_argument("--seeds", type=int, default=0, help="also time DR, robust PLR and ACCEL with this many vmapped seeds")
+    p_gap.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    result = {"env": bench_env, "train": bench_train, "components": bench_components,
+    result = {"update-gap": bench_update_gap, "env": bench_env, "train": bench_train, "components": bench_components,
               "evaluate": bench_evaluate, "xland-tables": bench_xland_tables}[args.which](args)
     result["machine"] = machine()
     width = max(len(k) for k in result)

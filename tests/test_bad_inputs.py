@@ -37,7 +37,7 @@ from ued.run.logger import LogFileError, read_jsonl, repair_jsonl
 from ued.run.signals import SignalStop
 from ued.train import train
 
-REPO = os.path.dirname(CONF_DIR)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = []  # (id) of every case, counted by test_the_battery_has_at_least_150_cases
 
 

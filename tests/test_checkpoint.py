@@ -28,7 +28,7 @@ from ued.run.logger import read_jsonl
 from tests.tiny import TINY, tiny_config
 from ued.train import CONF_DIR, ConfigError, NonFiniteError, train
 
-REPO = os.path.dirname(CONF_DIR)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cfg(*overrides):

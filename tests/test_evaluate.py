@@ -23,7 +23,7 @@ from ued.report import aggregate, load_results, make_report, main as report_main
 from ued.run.checkpoint import CheckpointError
 from ued.train import CONF_DIR, train
 
-REPO = os.path.dirname(CONF_DIR)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ---------------------------------------------------------------- the estimator

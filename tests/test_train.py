@@ -17,7 +17,7 @@ from ued.run.config import CONF_DIR, Components, ConfigError, component_names
 from ued.train import train
 from ued.utils import CompileCounter
 
-REPO = os.path.dirname(CONF_DIR)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["num_envs=4", "num_steps=16", "num_updates=2", "updates_per_chunk=1", "eval.every=1", "eval.attempts=1",
         "eval.random_levels=4",
         "agent.network.hidden=16", "env.held_out=[SixteenRooms,Labyrinth]", "progress=false"]

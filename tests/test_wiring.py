@@ -20,7 +20,7 @@ from ued.types import Box
 from ued.utils import CompileCounter
 
 SPACE = maze_level_space(max_steps=16)
-REPO = os.path.dirname(CONF_DIR)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def build(*overrides):

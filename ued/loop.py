@@ -141,7 +141,8 @@ class Trainer(NamedTuple):
 
 def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, ppo: PPOConfig, num_envs: int,
                num_steps: int, num_updates: int, updates_per_chunk: int, num_seeds: int = 1,
-               eval_attempts: int = 10, eval_random_levels: int = 0, skip_nonfinite: bool = False) -> Trainer:
+               eval_attempts: int = 10, eval_random_levels: int = 0, skip_nonfinite: bool = False,
+               shard_levels: Callable | None = None) -> Trainer:
     """Builds the training functions from already-instantiated components.
 
     Args:
@@ -162,6 +163,10 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         skip_nonfinite: when an update's loss or new parameters are not finite, keep the
             previous parameters and optimizer state (the update is skipped). Either way the
             metric ``nonfinite`` (1.0 for such an update) lets the host stop the run.
+        shard_levels: applied to every batch of levels before it is rolled out (training, the
+            curriculum's own rollouts through ``Student.rollout``, evaluation): a sharding
+            constraint that splits the environment axis over devices
+            (``ued.run.devices.Placement.constrain_levels``); None for one device.
 
     Returns:
         A ``Trainer``.
@@ -178,6 +183,11 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
     ppo.validate(num_envs)
     optimizer = make_optimizer(ppo, num_updates)
     rollout_fn = make_rollout_fn(level_space.env, agent, ppo.gamma, ppo.gae_lambda)
+    if shard_levels is not None:
+        unsharded_rollout = rollout_fn
+
+        def rollout_fn(params, levels, key, steps):
+            return unsharded_rollout(params, shard_levels(levels), key, steps)
     update_agent = ppo_update(agent, ppo, optimizer)
 
     def student_rollout(params, levels, key, steps):
@@ -272,7 +282,8 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
 
         def evaluate(params, key):
             keys = jax.random.split(key, len(eval_sets))
-            out = {name: evaluator(params, levels, k) for (name, levels), k in zip(eval_sets.items(), keys)}
+            place = shard_levels or (lambda levels: levels)
+            out = {name: evaluator(params, place(levels), k) for (name, levels), k in zip(eval_sets.items(), keys)}
             if "random" in out:  # the CVaR protocol's two passes, exactly as ued.evaluate runs them
                 out["random"]["cvar_passes"] = success_passes(success, params, eval_sets["random"],
                                                               jax.random.fold_in(key, 1))

@@ -29,8 +29,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ued import __version__
 from ued.run.checkpoint import CheckpointDamaged, CheckpointError, checkpoint_dirs, move_aside, save_checkpoint
-from ued.run.config import (CONF_DIR, Components, ConfigError, check_overrides, check_resume, check_run_dir,
-                            check_run_dir_override, preflight)
+from ued.run.config import (CONF_DIR, CONF_PACKAGE, Components, ConfigError, check_launcher, check_overrides,
+                            check_resume, check_run_dir, check_run_dir_override, preflight)
+from ued.run.devices import to_host
 from ued.run.lock import RunLock
 from ued.run.logger import LogFileError, RunLogger, repair_jsonl, truncate_jsonl
 from ued.run.media import write_eval_media
@@ -123,11 +124,13 @@ def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: fl
         trainer = parts.trainer
         k_train, k_eval = jax.random.split(jax.random.key(cfg.seed))
         keys = jax.random.split(k_train, cfg.num_seeds) if cfg.num_seeds > 1 else k_train
-        init = jax.jit(trainer.init)
+        shardings = parts.placement.state_sharding(jax.eval_shape(trainer.init, keys))
+        init = jax.jit(trainer.init, out_shardings=shardings)
         if ckpt is None:
             break
         try:
             state, unsafe = restore_run_state(ckpt, cfg, init, keys, "this run's configuration")
+            state = jax.device_put(state, shardings)
             break
         except CheckpointDamaged as e:
             dest = move_aside(ckpt)
@@ -166,7 +169,7 @@ def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: fl
         wandb_cfg.setdefault("name", os.path.basename(os.path.normpath(run_dir)))
         wandb_cfg["id"] = wandb_id
     logger = RunLogger(run_dir, resolved, wandb_cfg)
-    chunk = jax.jit(trainer.chunk, donate_argnums=0, static_argnames="length")
+    chunk = jax.jit(trainer.chunk, donate_argnums=0, static_argnames="length", out_shardings=(shardings, None, None))
     evaluate = jax.jit(trainer.evaluate) if trainer.evaluate is not None else None
     if ckpt is None:
         state = init(keys)
@@ -180,7 +183,7 @@ def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: fl
             return {}
         key = jax.random.fold_in(k_eval, update)
         ev_keys = jax.random.split(key, cfg.num_seeds) if cfg.num_seeds > 1 else key
-        result = jax.device_get(evaluate(state.params, ev_keys))
+        result = to_host(evaluate(state.params, ev_keys))
         row = eval_row(result, parts.level_space.held_out_names, update, update * trainer.steps_per_update,
                         cfg.num_seeds > 1, tuple(cfg.eval.get("cvar_alphas", ())))
         media = (write_eval_media(parts, result, levels, update, run_dir, state.curriculum)
@@ -203,7 +206,7 @@ def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: fl
             # multiple) compiles once more
             length = min(update - update % parts.chunk_size + parts.chunk_size, session_end) - update
             state, metrics, levels = chunk(state, jnp.int32(update), length=length)
-            metrics = jax.device_get(metrics)
+            metrics = to_host(metrics)
             rows = update_rows(metrics, update, trainer.steps_per_update, state.curriculum_env_steps.value(),
                                cfg.num_seeds)
             logger.log_updates(rows)
@@ -278,7 +281,7 @@ def run_command(cfg: DictConfig, run_dir: str, overrides: list[str] | None = Non
     return 0
 
 
-@hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")
+@hydra.main(config_path=CONF_PACKAGE, config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
     for name in ("jax", "absl"):  # Hydra sets INFO; jax's backend probing and orbax's save steps are noise
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -297,6 +300,7 @@ def check_command_line(argv: list[str]) -> None:
         ConfigError: one line naming the problem and what is allowed.
     """
     check_overrides([a for a in argv if not a.startswith("-")])
+    check_launcher(argv)
     preflight(argv)
     check_run_dir_override(argv)
 

@@ -17,7 +17,10 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "conf")
+# The configuration tree ships inside the package (``ued/conf``): found by Hydra as ``pkg://ued.conf``
+# and read as files here (group listings, wiring checks), in an editable or a wheel install alike.
+CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
+CONF_PACKAGE = "pkg://ued.conf"
 RESUME_MODES = ("auto", True, False)
 PROGRESS_MODES = ("auto", True, False)
 NONFINITE_MODES = ("stop", "skip")
@@ -78,6 +81,9 @@ class UEDSchema:
     resume: Any = "auto"
     session_updates: Optional[int] = None
     on_nonfinite: str = "stop"
+    devices: Any = "all"
+    shard: str = "auto"
+    distributed: bool = False
     notes: Dict[str, Any] = field(default_factory=dict)
 
 
@@ -206,13 +212,52 @@ def _one_line_compose_error(override_text: str, e: Exception, conf_dir: str) -> 
     return ConfigError(f"{override_text}: {detail}{where}")
 
 
+# Hydra launcher plugins behind ``hydra/launcher=<name>`` (ued's own launcher configs extend these).
+LAUNCHER_PLUGINS = {
+    "joblib": ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher"),
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher"),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher"),
+}
+
+
+def check_launcher(argv: list[str], conf_dir: str = CONF_DIR) -> None:
+    """Refuses ``hydra/launcher=<name>`` when the Hydra plugin behind it is not installed (Hydra's own
+    report is a page about search paths).
+
+    Raises:
+        ConfigError: naming the launcher and the ``pip install`` that provides it.
+    """
+    import importlib.util
+
+    for a in argv:
+        if not a.lstrip("+").startswith("hydra/launcher="):
+            continue
+        name = a.split("=", 1)[1]
+        plugin = name
+        path = os.path.join(conf_dir, "hydra", "launcher", f"{name}.yaml")
+        if os.path.isfile(path):  # one of ued's launcher configs: the plugin config it extends
+            with open(path) as f:
+                defaults = (yaml.safe_load(f) or {}).get("defaults", [])
+            plugin = next((d for d in defaults if isinstance(d, str) and d in LAUNCHER_PLUGINS), name)
+        if plugin in LAUNCHER_PLUGINS:
+            module, package = LAUNCHER_PLUGINS[plugin]
+            if importlib.util.find_spec(module) is None:
+                raise ConfigError(f"hydra/launcher={name} needs the Hydra plugin {package}: pip install {package} "
+                                  f"(or pip install \"ued-jax[cluster]\")")
+        elif name not in ("basic",) and not os.path.isfile(path):
+            ours = sorted(f[:-5] for f in os.listdir(os.path.dirname(path)) if f.endswith(".yaml"))
+            raise ConfigError(f"hydra/launcher={name}: no such launcher; the launchers are {', '.join(ours)} (ued's), "
+                              f"basic (Hydra's default) and {', '.join(LAUNCHER_PLUGINS)} (the plugins')")
+
+
 def preflight(argv: list[str], conf_dir: str = CONF_DIR) -> None:
     """Composes the command line's configuration the way Hydra will (every value of a sweep
     once), so a bad override is one line and exit code 2 before Hydra starts.
 
     Covers what Hydra itself refuses with a multi-line report: a malformed override, an
     unknown config group option, an unknown key, a value of the wrong type (``seed=abc``). It
-    is skipped when the command line adds user config directories (Hydra reports then).
+    is skipped when the command line adds user config directories (``--config-dir``,
+    ``hydra.searchpath=``; Hydra reports then).
 
     Raises:
         ConfigError: one line naming the override and what is allowed.
@@ -221,7 +266,8 @@ def preflight(argv: list[str], conf_dir: str = CONF_DIR) -> None:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    if any(a.split("=", 1)[0] in _CUSTOM_SEARCH for a in argv) or GlobalHydra.instance().is_initialized():
+    if (any(a.split("=", 1)[0] in _CUSTOM_SEARCH or a.lstrip("+~").startswith("hydra.searchpath") for a in argv)
+            or GlobalHydra.instance().is_initialized()):
         return  # user config directories (Hydra's to find), or inside a Hydra application already
     overrides = [a for a in argv if not a.startswith("-")]
     overrides = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/", "hydra="))]
@@ -377,6 +423,7 @@ class Components:
         cfg: the configuration.
         level_space, agent, ppo, curriculum: the components.
         chunk_size: updates per compiled call.
+        placement: where the run's arrays live (``ued.run.devices.Placement``).
         trainer: the ``ued.loop.Trainer``.
     """
 
@@ -398,11 +445,28 @@ class Components:
         except (ValueError, TypeError) as e:
             raise ConfigError(f"curriculum: {e}") from e
         self.chunk_size = min(cfg.updates_per_chunk, cfg.num_updates)
+        self.placement = placement(cfg)
         self.trainer = make_train(
             self.level_space, self.curriculum, self.agent, self.ppo, num_envs=cfg.num_envs, num_steps=cfg.num_steps,
             num_updates=cfg.num_updates, updates_per_chunk=self.chunk_size, num_seeds=cfg.num_seeds,
             eval_attempts=cfg.eval.attempts, eval_random_levels=cfg.eval.random_levels,
-            skip_nonfinite=cfg.get("on_nonfinite", "stop") == "skip")
+            skip_nonfinite=cfg.get("on_nonfinite", "stop") == "skip",
+            shard_levels=self.placement.constrain_levels if self.placement.mode == "envs" else None)
+
+
+def placement(cfg: DictConfig):
+    """The run's ``ued.run.devices.Placement`` from ``devices``, ``shard`` and ``distributed``.
+
+    Raises:
+        ConfigError: when the devices or the split do not fit the run's sizes.
+    """
+    from ued.run.devices import DeviceConfigError, make_placement, start_distributed
+
+    start_distributed(bool(cfg.get("distributed", False)))
+    try:
+        return make_placement(cfg.get("devices", "all"), cfg.get("shard", "auto"), cfg.num_seeds, cfg.num_envs)
+    except DeviceConfigError as e:
+        raise ConfigError(str(e)) from None
 
 
 def compose_component(group: str, name: str, overrides: tuple[str, ...] = (), conf_dir: str = CONF_DIR):

@@ -16,7 +16,8 @@ from ued.run.config import ConfigError
 # Settings a resumed run may change: they do not touch the training state or what it computes
 # (num_updates changes the learning-rate schedule from the resumed update on; that is allowed).
 SAFE_TO_CHANGE = ("logger", "progress", "num_updates", "updates_per_chunk", "eval", "checkpoint_every",
-                  "keep_checkpoints", "resume", "session_updates", "on_nonfinite", "run_dir", "notes")
+                  "keep_checkpoints", "resume", "session_updates", "on_nonfinite", "run_dir", "notes",
+                  "devices", "shard", "distributed")  # where it runs: a checkpoint resumes on any number of devices
 
 
 # Sizes the run's counters and state depend on: a resume that changes one is refused
