@@ -28,7 +28,7 @@ def test_local_parallel_sweep_writes_every_job(tmp_path):
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         assert rows[-1]["update"] == 2
         assert "seed: " + str(seed) in (run / "config.yaml").read_text()
-        assert any(p.startswith("update_2") for p in os.listdir(run / "checkpoints"))
+        assert "update_00000002" in os.listdir(run / "checkpoints")
     # the two jobs trained different seeds, so their first rows differ
     first = [json.loads((sweep / f"seed{s}" / "metrics.jsonl").read_text().splitlines()[0]) for s in (0, 1)]
     assert first[0]["loss"] != first[1]["loss"]

@@ -136,8 +136,11 @@ def test_the_readme_commands_are_accepted_exactly_as_written():
         args = [a for a in args if a != "-m"]
         check_overrides(args)
         first = [a.split(",")[0] if "=" in a and not a.startswith("+preset") else a for a in args]  # a sweep's first job
-        if any(a.startswith("run_dir=") for a in first) or "env=xland" in first:
-            compose_config(first)  # XLand's benchmark is downloaded when built; composing is what is checked here
+        more_devices = any(a.startswith("devices=") and a != "devices=all" for a in first)
+        if any(a.startswith("run_dir=") for a in first) or "env=xland" in first or more_devices:
+            # XLand's benchmark is downloaded when built, and a multi-device example needs those
+            # devices (tests/test_devices.py runs them on simulated ones); composing is what is checked here
+            compose_config(first)
             continue
         parts = build(*first, "eval.random_levels=0")
         assert parts.curriculum is not None
