@@ -116,9 +116,6 @@ class Placement:
             return split if self.mode == "seeds" and getattr(x, "ndim", 0) >= 1 else whole
         return jax.tree.map(one, abstract_state)
 
-    def replicated(self):
-        return NamedSharding(self.mesh, P())
-
     def constrain_levels(self, levels):
         """Inside a jitted function: splits a batch of levels (leading axis: environments) across
         the devices in ``envs`` mode; leaves it alone otherwise (and for batches that do not split
@@ -132,10 +129,6 @@ class Placement:
                 return jax.lax.with_sharding_constraint(x, NamedSharding(self.mesh, P(AXIS)))
             return x
         return jax.tree.map(one, levels)
-
-    def put(self, state):
-        """``state`` placed with ``state_sharding`` (from the host or from one device)."""
-        return jax.device_put(state, self.state_sharding(state))
 
 
 def make_placement(devices: Any = 1, shard: str = "auto", num_seeds: int = 1, num_envs: int = 1) -> Placement:
