@@ -25,7 +25,42 @@ def sharded(tmp_path_factory):
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out / "result.json") as f:
-        return json.load(f)
+        result = json.load(f)
+    result["multihost"] = {shard: multihost(out, shard) for shard in ("envs", "seeds")}
+    return result
+
+
+def multihost(out, shard):
+    """Two processes of one ``distributed=true`` run (2 simulated CPU devices each, gloo on
+    localhost), stopped after one update and resumed; process 1 is given another run_dir."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dirs = [out / f"multihost_{shard}", out / f"multihost_{shard}_process1"]
+    procs = []
+    for i in range(2):
+        env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu",
+               "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(i)}
+        procs.append(subprocess.Popen([sys.executable, "-m", "tests.multihost_runs", str(dirs[i]), "plr", shard],
+                                      cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=900) for p in procs]
+    for p, (stdout, stderr) in zip(procs, outputs):
+        assert p.returncode == 0, stderr[-3000:]
+    run_dir = dirs[0]
+    with open(run_dir / "metrics.jsonl") as f:
+        rows = [json.loads(line) for line in f]
+    with open(run_dir / "eval.jsonl") as f:
+        evals = [json.loads(line) for line in f]
+    from ued.run.load import load
+
+    params = load(str(run_dir)).state.params  # the checkpoint both processes wrote, read by one
+    return {"rows": rows, "evals": evals, "update": 2, "reports": [json.loads(o.strip().splitlines()[-1]) for o, _ in outputs],
+            "stdout": [o for o, _ in outputs], "process1_dir_exists": dirs[1].exists(),
+            "checkpoints": sorted(os.listdir(run_dir / "checkpoints")),
+            "params": {jax.tree_util.keystr(p): np.ravel(x).tolist()
+                       for p, x in jax.tree_util.tree_flatten_with_path(params)[0]}}
 
 
 def _assert_same_run(a, b):
@@ -63,6 +98,20 @@ def test_env_split_equals_one_device(sharded):
 
 def test_checkpoint_of_a_sharded_run_resumes_on_one_device(sharded):
     _assert_same_run(sharded["envs_1"], sharded["envs_4_then_1"])
+
+
+@pytest.mark.parametrize("shard,alone", [("envs", "envs_1"), ("seeds", "seeds_1")])
+def test_multi_host_run_equals_one_device(sharded, shard, alone):
+    """Two processes (2 devices each) train one run into process 0's directory: it equals the
+    one-device run, through a checkpoint both wrote and both resumed from; only process 0 writes
+    files or prints progress."""
+    run = sharded["multihost"][shard]
+    _assert_same_run(sharded[alone], run)
+    assert sorted(r["process"] for r in run["reports"]) == [0, 1]
+    assert all(r["first"] == 1 and r["second"] == 2 and r["resumed_from"] == 1 for r in run["reports"])
+    assert run["checkpoints"] == ["update_00000001", "update_00000002"]
+    assert not run["process1_dir_exists"]
+    assert "update 2/2" in run["stdout"][0] and "update" not in run["stdout"][1]
 
 
 def test_settings_that_do_not_fit():

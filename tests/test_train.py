@@ -123,6 +123,63 @@ def test_no_recompilation_between_chunks_and_seeds_vmap(tiny):
     assert not np.allclose(p[0], p[1])  # independent seeds
 
 
+def test_seed_init_runs_each_seed_alone_and_equals_a_one_seed_init(tiny):
+    """Several seeds are initialised one after the other (``lax.map``), never with batched QR
+    decompositions (the orthogonal initialisers): jaxlib's CPU kernel for a batched QR deadlocked
+    under ``vmap`` (jax 0.10.2, 2 cores). Each seed's state equals a one-seed run's."""
+    ls, agent = tiny
+    kw = dict(num_envs=4, num_steps=8, num_updates=4, updates_per_chunk=2)
+    many = make_train(ls, dr(ls, 4), agent, PPOConfig(), num_seeds=3, **kw)
+    keys = jax.random.split(jax.random.key(0), 3)
+
+    def qr_ranks(jaxpr):  # the rank of every QR's operand, in nested jaxprs too (scan, pjit, ...)
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name in ("qr", "geqrf", "geqp3"):
+                yield eqn.invars[0].aval.ndim
+            for v in eqn.params.values():
+                for inner in (v if isinstance(v, (tuple, list)) else (v,)):
+                    inner = getattr(inner, "jaxpr", inner)
+                    if hasattr(inner, "eqns"):
+                        yield from qr_ranks(inner)
+    ranks = list(qr_ranks(jax.make_jaxpr(many.init)(keys).jaxpr))
+    assert ranks and max(ranks) == 2, ranks  # QR of single matrices only
+    states = jax.jit(many.init)(keys)
+    one = make_train(ls, dr(ls, 4), agent, PPOConfig(), num_seeds=1, **kw)
+    second = jax.jit(one.init)(keys[1])
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a)[1], np.asarray(b)), states.params,
+                 second.params)
+
+
+def test_seeds_that_do_not_train_skip_the_update_under_vmap(tiny):
+    """Under the seed vmap the PPO update is one branch taken when any seed trains (not a select
+    that always pays for it): each seed still equals its one-seed run, including updates where
+    only some seeds train and updates where none does."""
+    ls, agent = tiny
+    base = dr(ls, 4)
+
+    def propose(state, key, student):  # each seed trains on about half of its updates
+        state, levels, proposal = base.propose(state, key, student)
+        on = jax.random.bernoulli(jax.random.fold_in(key, 7)).astype(jnp.float32)
+        return state, levels, proposal.replace(train_weights=proposal.train_weights * on)
+
+    cur = base._replace(propose=propose)
+    kw = dict(num_envs=4, num_steps=8, num_updates=6, updates_per_chunk=6)
+    many = make_train(ls, cur, agent, PPOConfig(), num_seeds=2, **kw)
+    keys = jax.random.split(jax.random.key(3), 2)
+    jaxpr = jax.make_jaxpr(many.chunk)(jax.eval_shape(many.init, keys), jnp.int32(0))
+    assert "pmax" in str(jaxpr)  # the predicate is shared by the seeds: the cond is not batched
+    state, metrics, _ = jax.jit(many.chunk)(jax.jit(many.init)(keys), jnp.int32(0))
+    trained = np.asarray(metrics["trained"])  # (seeds, updates)
+    assert (trained.sum(0) == 0).any() and (trained.sum(0) == 1).any(), trained
+    one = make_train(ls, cur, agent, PPOConfig(), num_seeds=1, **kw)
+    chunk = jax.jit(one.chunk)
+    for i in range(2):
+        alone, m, _ = chunk(jax.jit(one.init)(keys[i]), jnp.int32(0))
+        np.testing.assert_array_equal(np.asarray(m["trained"]), trained[i])
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(np.asarray(a)[i], np.asarray(b), rtol=1e-5, atol=1e-6),
+                     state.params, alone.params)
+
+
 def test_a_proposal_with_zero_weights_does_not_train(tiny):
     ls, agent = tiny
     base = dr(ls, 4)

@@ -125,19 +125,27 @@ def readme_train_commands():
     """Every ``python -m ued.train ...`` line of README.md's code blocks, as argument lists."""
     text = open(os.path.join(REPO, "README.md")).read()
     blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
-    lines = [l.split("#")[0].strip() for b in blocks for l in b.splitlines()]
-    return [shlex.split(l)[3:] for l in lines if l.startswith("python -m ued.train")]
+    commands = []
+    for line in (l.split("#")[0].strip() for b in blocks for l in b.splitlines()):
+        words = shlex.split(line)
+        while words and re.match(r"^[A-Z_]+=", words[0]):  # environment variables before the command
+            words = words[1:]
+        if words[:3] == ["python", "-m", "ued.train"]:
+            commands.append([w for w in words[3:] if w != "&"])
+    return commands
 
 
 def test_the_readme_commands_are_accepted_exactly_as_written():
     commands = readme_train_commands()
     assert any("buffer.capacity=100" in c for c in commands)  # the shrinking advice is among them
+    assert any("distributed=true" in c for c in commands)  # and lines that set environment variables first
     for args in commands:
         args = [a for a in args if a != "-m"]
         check_overrides(args)
         first = [a.split(",")[0] if "=" in a and not a.startswith("+preset") else a for a in args]  # a sweep's first job
         more_devices = any(a.startswith("devices=") and a != "devices=all" for a in first)
-        if any(a.startswith("run_dir=") for a in first) or "env=xland" in first or more_devices:
+        if (any(a.startswith("run_dir=") for a in first) or "env=xland" in first or more_devices
+                or "distributed=true" in first):
             # XLand's benchmark is downloaded when built, and a multi-device example needs those
             # devices (tests/test_devices.py runs them on simulated ones); composing is what is checked here
             compose_config(first)

@@ -108,6 +108,18 @@ def check_observed(observed) -> None:
     chex.assert_type(observed.env_steps, int)
 
 
+SEED_AXIS = "seeds"  # the axis name of the vmap over seeds in ``Trainer.chunk``
+
+
+def _any_seed(flag: jax.Array) -> tuple[jax.Array, bool]:
+    """``(whether flag holds for any seed, whether this is traced inside the seed vmap)``: one
+    predicate for every seed, so that a ``lax.cond`` on it stays a branch under ``vmap``."""
+    try:
+        return jax.lax.pmax(flag.astype(jnp.int32), SEED_AXIS) > 0, True
+    except NameError:  # one seed, or outside the chunk (init runs seed by seed)
+        return flag, False
+
+
 def _all_finite(tree) -> jax.Array:
     leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
@@ -207,15 +219,23 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         ro, traj, info = rollout_fn(params, levels, k_rollout, num_steps)
         weights = jnp.ones((num_envs,), jnp.float32) if weights is None else weights.astype(jnp.float32)
 
-        def do_update(args):
-            return update_agent(*args, traj, k_update, weights)
+        trains = jnp.any(weights > 0)
 
         def skip(args):
-            shape = jax.eval_shape(do_update, args)[2]
+            shape = jax.eval_shape(lambda a: update_agent(*a, traj, k_update, weights), args)[2]
             return (*args, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape))
 
-        trains = jnp.any(weights > 0)
-        new_params, new_opt_state, metrics = jax.lax.cond(trains, do_update, skip, (params, opt_state))
+        # under the seed vmap a per-seed predicate would turn the branch into a select that always
+        # pays for the update; the predicate is "any seed trains", and the other seeds keep their state
+        any_trains, seed_axis = _any_seed(trains)
+
+        def do_update(args):
+            out = update_agent(*args, traj, k_update, weights)
+            if seed_axis:
+                out = jax.tree.map(lambda new, old: jnp.where(trains, new, old), out, skip(args))
+            return out
+
+        new_params, new_opt_state, metrics = jax.lax.cond(any_trains, do_update, skip, (params, opt_state))
         finite = jnp.isfinite(metrics["loss"]) & _all_finite(new_params)
         if skip_nonfinite:
             keep = lambda new, old: jnp.where(finite, new, old)
@@ -290,10 +310,14 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
             return out
 
     if num_seeds > 1:
-        init_fn = jax.vmap(init)
+        def init_fn(keys):
+            # seed by seed, not vmapped: a vmapped init batches the orthogonal initialisers' QR
+            # decompositions, and jaxlib's CPU kernel for a batched QR can deadlock when two run at
+            # once on a small thread pool (seen with jax 0.10.2 on 2 cores: init never returned)
+            return jax.lax.map(init, keys)
 
         def chunk_fn(state, start_update, length: int = updates_per_chunk):
-            return jax.vmap(lambda s, u: chunk(s, u, length), in_axes=(0, None))(state, start_update)
+            return jax.vmap(lambda s, u: chunk(s, u, length), in_axes=(0, None), axis_name=SEED_AXIS)(state, start_update)
         eval_fn = jax.vmap(evaluate) if evaluate is not None else None
     else:
         init_fn, chunk_fn, eval_fn = init, chunk, evaluate

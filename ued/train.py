@@ -13,6 +13,7 @@ checkpoints and signals, each done by a module of ``ued.run``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -28,10 +29,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ued import __version__
-from ued.run.checkpoint import CheckpointDamaged, CheckpointError, checkpoint_dirs, move_aside, save_checkpoint
+from ued.run.checkpoint import (CheckpointDamaged, CheckpointError, checkpoint_dirs, move_aside, read_checkpoint,
+                                 save_checkpoint)
 from ued.run.config import (CONF_DIR, CONF_PACKAGE, Components, ConfigError, check_launcher, check_overrides,
                             check_resume, check_run_dir, check_run_dir_override, preflight)
-from ued.run.devices import to_host
+from ued.run.devices import any_process, broadcast_text, is_writer, on_writer, start_distributed, to_host
 from ued.run.lock import RunLock
 from ued.run.logger import LogFileError, RunLogger, repair_jsonl, truncate_jsonl
 from ued.run.media import write_eval_media
@@ -62,8 +64,9 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
 
     Returns:
         A summary: final training metrics (means over seeds), the last held-out evaluation,
-        ``update`` (updates done), ``complete``, ``interrupted`` (the signal's name or None)
-        and ``resumed_from`` (the checkpoint's update, or None for a fresh start).
+        ``update`` (updates done), ``complete``, ``interrupted`` (the signal's name or None),
+        ``resumed_from`` (the checkpoint's update, or None for a fresh start) and ``run_dir`` (the
+        directory written: process 0's in a multi-host run).
 
     Raises:
         ConfigError: a bad setting, or a resume that does not fit the checkpoint.
@@ -72,18 +75,29 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
     """
     start = time.perf_counter()
     cfg = cfg.copy()
+    check_resume(cfg)  # the rest is checked by Components, on the settings in effect after a resume
+    try:
+        start_distributed(bool(cfg.get("distributed", False)))  # before anything touches a device
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    run_dir = broadcast_text(run_dir)  # several processes: all use process 0's directory
     with open_dict(cfg):
         cfg.run_dir = run_dir  # the directory actually used (sweeps put each job in its own)
-    check_resume(cfg)  # the rest is checked by Components, on the settings in effect after a resume
-    make_run_dir(run_dir)
-    lock = RunLock(run_dir).acquire()  # one writer per run directory, until this run ends
+
+    def claim() -> str:  # process 0 owns the directory (and its lock) until this run ends
+        make_run_dir(run_dir)
+        claim.lock = RunLock(run_dir).acquire()
+        return claim.lock.stale_note or ""
+    claim.lock = None
     try:
-        if lock.stale_note:
-            print(f"note: {lock.stale_note}", file=sys.stderr)
+        note = on_writer(claim, ConfigError)
+        if note and is_writer():
+            print(f"note: {note}", file=sys.stderr)
         with SignalStop(lambda: on_disk(run_dir)) as stop:  # from here on a signal stops the run cleanly
             return _train(cfg, run_dir, overrides, start, stop)
     finally:
-        lock.release()
+        if claim.lock is not None:
+            claim.lock.release()
 
 
 def make_run_dir(run_dir: str) -> None:
@@ -108,14 +122,22 @@ def on_disk(run_dir: str) -> str:
 
 
 def _warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    if is_writer():  # several processes: one voice
+        print(f"warning: {message}", file=sys.stderr)
+
+
+def _note(message: str) -> None:
+    if is_writer():
+        print(f"note: {message}", file=sys.stderr)
 
 
 def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: float, stop: SignalStop) -> dict[str, Any]:
     asked = cfg
     fell_back = False
     while True:  # the newest checkpoint that reads and verifies (damaged ones are moved aside)
-        ckpt = find_checkpoint(asked, run_dir, warn=_warn)
+        # process 0 chooses it (moving damaged ones aside); the others read the same one
+        found = on_writer(lambda: getattr(find_checkpoint(asked, run_dir, warn=_warn), "path", ""), ConfigError)
+        ckpt = read_checkpoint(found) if found else None
         cfg = asked
         if ckpt is not None:
             cfg, notes = resume_config(ckpt.meta["config"], asked, overrides)
@@ -133,47 +155,52 @@ def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: fl
             state = jax.device_put(state, shardings)
             break
         except CheckpointDamaged as e:
-            dest = move_aside(ckpt)
+            dest = on_writer(lambda: move_aside(ckpt), CheckpointError)
             _warn(f"{e}; moved it to {dest} and resuming from the newest intact checkpoint instead")
             fell_back = True
     update, wandb_id = 0, None
     if ckpt is not None:
         for note in notes:
-            print(f"note: {note}", file=sys.stderr)
-        note_schedule_change(ckpt, cfg)
+            _note(note)
+        if is_writer():
+            note_schedule_change(ckpt, cfg)
         if fell_back:
-            print(f"note: resuming from update {ckpt.update} ({ckpt.path}), the newest intact checkpoint",
-                  file=sys.stderr)
+            _note(f"resuming from update {ckpt.update} ({ckpt.path}), the newest intact checkpoint")
         if unsafe:
             _warn("resuming with changed settings, so this is not the run the checkpoint started: " + "; ".join(unsafe))
         update, wandb_id = ckpt.update, ckpt.meta.get("wandb_id")
         if update > cfg.num_updates:
             raise ConfigError(f"the checkpoint is at update {update}, past num_updates={cfg.num_updates}")
-    for name in ("metrics.jsonl", "eval.jsonl"):  # rows after the checkpoint are produced again
-        path = os.path.join(run_dir, name)
-        try:
-            note = repair_jsonl(path)
-            truncate_jsonl(path, update if ckpt is not None else -1)
-        except LogFileError as e:
-            raise ConfigError(str(e)) from None
-        if note:
-            print(f"note: {note}", file=sys.stderr)
-
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    with open(os.path.join(run_dir, "config.yaml.tmp"), "w") as f:  # written aside, then renamed
-        f.write(OmegaConf.to_yaml(cfg, resolve=True))
-    os.replace(os.path.join(run_dir, "config.yaml.tmp"), os.path.join(run_dir, "config.yaml"))
-    wandb_cfg = None
-    if cfg.logger.wandb:
-        wandb_cfg = dict(OmegaConf.to_container(cfg.logger, resolve=True))
-        wandb_cfg.setdefault("name", os.path.basename(os.path.normpath(run_dir)))
-        wandb_cfg["id"] = wandb_id
-    logger = RunLogger(run_dir, resolved, wandb_cfg)
+
+    def open_logs():  # process 0: logs cut back to the checkpoint, the config, the logger
+        notes = []
+        for name in ("metrics.jsonl", "eval.jsonl"):  # rows after the checkpoint are produced again
+            path = os.path.join(run_dir, name)
+            try:
+                notes.append(repair_jsonl(path))
+                truncate_jsonl(path, update if ckpt is not None else -1)
+            except LogFileError as e:
+                raise ConfigError(str(e)) from None
+        with open(os.path.join(run_dir, "config.yaml.tmp"), "w") as f:  # written aside, then renamed
+            f.write(OmegaConf.to_yaml(cfg, resolve=True))
+        os.replace(os.path.join(run_dir, "config.yaml.tmp"), os.path.join(run_dir, "config.yaml"))
+        wandb_cfg = None
+        if cfg.logger.wandb:
+            wandb_cfg = dict(OmegaConf.to_container(cfg.logger, resolve=True))
+            wandb_cfg.setdefault("name", os.path.basename(os.path.normpath(run_dir)))
+            wandb_cfg["id"] = wandb_id
+        open_logs.logger = RunLogger(run_dir, resolved, wandb_cfg)
+        return "\n".join(n for n in notes if n)
+    open_logs.logger = None
+    for note in on_writer(open_logs, ConfigError).splitlines():
+        _note(note)
+    logger = open_logs.logger or _NoLogger()
     chunk = jax.jit(trainer.chunk, donate_argnums=0, static_argnames="length", out_shardings=(shardings, None, None))
     evaluate = jax.jit(trainer.evaluate) if trainer.evaluate is not None else None
     if ckpt is None:
         state = init(keys)
-    progress = TrainProgress(cfg.num_updates, cfg.progress, start_update=update)
+    progress = TrainProgress(cfg.num_updates, cfg.progress, start_update=update, quiet=not is_writer())
     summary, levels, last, last_eval = {}, None, [], {}
     saved_at = update if ckpt is not None else None
     session_end = cfg.num_updates if cfg.session_updates is None else min(cfg.num_updates, update + cfg.session_updates)
@@ -186,29 +213,32 @@ def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: fl
         result = to_host(evaluate(state.params, ev_keys))
         row = eval_row(result, parts.level_space.held_out_names, update, update * trainer.steps_per_update,
                         cfg.num_seeds > 1, tuple(cfg.eval.get("cvar_alphas", ())))
-        media = (write_eval_media(parts, result, levels, update, run_dir, state.curriculum)
-                 if cfg.eval.render and levels is not None else {})
+        media = {}
+        if cfg.eval.render and levels is not None:  # several processes: gathered by all, drawn by process 0
+            lv, cur = (to_host(levels), to_host(state.curriculum)) if jax.process_count() > 1 else (levels, state.curriculum)
+            media = json.loads(on_writer(lambda: json.dumps(write_eval_media(parts, result, lv, update, run_dir, cur))))
         logger.log_eval(row, media)
         progress.heldout(update, row)
         return row
 
     def save(update):
         meta = {"env_steps": update * trainer.steps_per_update,
-                "curriculum_env_steps": state.curriculum_env_steps.value(), "config": resolved, "wandb_id": logger.wandb_id, "ued_version": __version__}
+                "curriculum_env_steps": to_host(state.curriculum_env_steps).value(), "config": resolved, "wandb_id": logger.wandb_id, "ued_version": __version__}
         save_checkpoint(run_dir, update, state, meta, cfg.keep_checkpoints)
 
     try:
-        if ckpt is None and stop.signal is None:
+        stopping = any_process(stop.signal is not None)  # several processes stop together
+        if ckpt is None and not stopping:
             last_eval = do_eval(0, None)  # the untrained policy, for reference
-        while update < session_end and stop.signal is None:
+        while update < session_end and not stopping:
             # chunks end on multiples of the chunk size (where evaluations and checkpoints fall), or
             # at the end: a shorter first or last chunk (a resume off the grid, num_updates not a
             # multiple) compiles once more
             length = min(update - update % parts.chunk_size + parts.chunk_size, session_end) - update
             state, metrics, levels = chunk(state, jnp.int32(update), length=length)
             metrics = to_host(metrics)
-            rows = update_rows(metrics, update, trainer.steps_per_update, state.curriculum_env_steps.value(),
-                               cfg.num_seeds)
+            rows = update_rows(metrics, update, trainer.steps_per_update,
+                               to_host(state.curriculum_env_steps).value(), cfg.num_seeds)
             logger.log_updates(rows)
             bad = first_nonfinite(rows) if cfg.on_nonfinite == "stop" else None
             if bad is not None:
@@ -224,8 +254,9 @@ def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: fl
             progress.update(update, update * trainer.steps_per_update, float(np.mean([r["solve_rate"] for r in last])))
             if (cfg.eval.every and update % cfg.eval.every == 0) or update == cfg.num_updates:
                 last_eval = do_eval(update, levels)
+            stopping = any_process(stop.signal is not None)
             if ((cfg.checkpoint_every and update % cfg.checkpoint_every == 0) or update in (session_end, cfg.num_updates)
-                    or stop.signal is not None):
+                    or stopping):
                 save(update)
                 saved_at = update
         if last:
@@ -234,9 +265,24 @@ def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: fl
     finally:
         progress.close()
         logger.close()
-    summary.update(update=update, complete=update == cfg.num_updates, interrupted=stop.signal_name,
+    summary.update(update=update, complete=update == cfg.num_updates, interrupted=stop.signal_name, run_dir=run_dir,
                    resumed_from=ckpt.update if ckpt is not None else None, seconds=time.perf_counter() - start)
     return summary
+
+
+class _NoLogger:
+    """The logger of a process other than 0 (which writes nothing)."""
+
+    wandb_id = None
+
+    def log_updates(self, rows):
+        pass
+
+    def log_eval(self, row, media=None):
+        pass
+
+    def close(self):
+        pass
 
 
 def run_command(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> int:
@@ -261,6 +307,9 @@ def run_command(cfg: DictConfig, run_dir: str, overrides: list[str] | None = Non
     except KeyboardInterrupt:
         print(f"interrupted; {on_disk(run_dir)}", file=sys.stderr)
         return 130
+    run_dir = summary["run_dir"]  # several processes: process 0's, which alone reports
+    if not is_writer():
+        return 128 + int(getattr(signal, summary["interrupted"])) if summary["interrupted"] else 0
     if summary["interrupted"]:
         print(f"stopped by {summary['interrupted']} at update {summary['update']} of {cfg.num_updates}; "
               f"{on_disk(run_dir)}: run the same command (or run_dir={run_dir}) to continue", file=sys.stderr)

@@ -85,18 +85,19 @@ def tree_manifest(tree) -> dict[str, list]:
     return out
 
 
-def _host_bytes(leaf) -> np.ndarray:
-    if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
-        leaf = jax.random.key_data(leaf)
-    return np.ascontiguousarray(np.asarray(jax.device_get(leaf)))
-
-
 def tree_checksums(tree) -> dict[str, str]:
     """``{leaf path: BLAKE2b-128 hex digest of the leaf's bytes}`` of a pytree of arrays (PRNG
-    keys by their key data)."""
+    keys by their key data). With several processes this is a collective (every process must
+    call it): sharded leaves are gathered whole first."""
+    from ued.run.devices import to_host
+
+    leaves = jax.tree_util.tree_leaves_with_path(tree)
+    data = [jax.random.key_data(leaf) if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key) else leaf
+            for _, leaf in leaves]
     out = {}
-    for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-        out[_path_str(path)] = hashlib.blake2b(_host_bytes(leaf).tobytes(), digest_size=16).hexdigest()
+    for (path, _), host in zip(leaves, to_host(data)):
+        digest = hashlib.blake2b(np.ascontiguousarray(np.asarray(host)).tobytes(), digest_size=16)
+        out[_path_str(path)] = digest.hexdigest()
     return out
 
 
@@ -225,6 +226,13 @@ def restore_state(info: CheckpointInfo, abstract_state, what: str = "this config
     if diffs:
         raise CheckpointError(f"checkpoint {info.path} does not fit {what}; the state differs in:\n  "
                               + "\n  ".join(diffs))
+    # arrays go where the caller's structure puts them (the default device when it says nothing),
+    # not where they were saved: a checkpoint of any device or process count restores anywhere
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract_state = jax.tree.map(
+        lambda x: x if getattr(x, "sharding", None) is not None else jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                                                                        sharding=device),
+        abstract_state)
     try:
         with _orbax_path(os.path.join(info.path, "state")) as state_path:
             state = _checkpointer().restore(state_path, abstract_state)
@@ -261,22 +269,22 @@ def save_checkpoint(run_dir: str, update: int, state, meta: dict, keep: int) -> 
         CheckpointError: when it cannot be written (e.g. disk full, unwritable directory);
             earlier checkpoints are untouched.
     """
+    from ued.run.devices import is_writer, on_writer
+
     root = os.path.join(run_dir, CHECKPOINT_DIR)
     final = os.path.join(root, f"update_{update:08d}")
-    tmp = None
-    try:
+
+    def prepare() -> str:
         os.makedirs(root, exist_ok=True)
         for name in os.listdir(root):  # leftovers of a killed save or removal, never a live process's
             if name.startswith((".tmp-", ".old-")) and not _live_owner(name):
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-        tmp = tempfile.mkdtemp(prefix=f".tmp-update_{update:08d}-{os.getpid()}-", dir=root)
-        checksums = tree_checksums(state)
-        with _orbax_path(tmp) as tmp_path:
-            _checkpointer().save(os.path.join(tmp_path, "state"), state)
-        meta = {**meta, "format": FORMAT_VERSION, "update": int(update), "manifest": tree_manifest(state),
-                "checksums": checksums}
+        return tempfile.mkdtemp(prefix=f".tmp-update_{update:08d}-{os.getpid()}-", dir=root)
+
+    def finish() -> None:
         with open(os.path.join(tmp, "meta.json"), "w") as f:
-            json.dump(meta, f, indent=1, default=_json_default)
+            json.dump({**meta, "format": FORMAT_VERSION, "update": int(update), "manifest": tree_manifest(state),
+                       "checksums": checksums}, f, indent=1, default=_json_default)
             f.flush()
             os.fsync(f.fileno())
         replaced = None
@@ -284,23 +292,32 @@ def save_checkpoint(run_dir: str, update: int, state, meta: dict, keep: int) -> 
             replaced = os.path.join(root, f".old-{os.getpid()}-" + os.path.basename(final))
             os.replace(final, replaced)
         os.replace(tmp, final)
-        tmp = None
+        if replaced is not None:
+            shutil.rmtree(replaced, ignore_errors=True)
+        for _, path in checkpoint_dirs(run_dir)[:-keep]:
+            old = os.path.join(root, f".old-{os.getpid()}-" + os.path.basename(path))  # renamed first: never half-deleted
+            try:
+                os.replace(path, old)
+                shutil.rmtree(old, ignore_errors=True)
+            except OSError:
+                pass  # an old checkpoint that cannot be removed is harmless
+
+    # with several processes: process 0 does the file work (on_writer), every process writes its
+    # own shards of the state through orbax, and an error on any step reaches all of them
+    tmp = None
+    try:
+        checksums = tree_checksums(state)
+        tmp = on_writer(prepare, CheckpointError)
+        with _orbax_path(tmp) as tmp_path:
+            _checkpointer().save(os.path.join(tmp_path, "state"), state)
+        on_writer(finish, CheckpointError)
     except Exception as e:
-        if tmp is not None:
+        if tmp is not None and is_writer() and os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
         previous = checkpoint_dirs(run_dir)
         kept = f"; the previous checkpoint {previous[-1][1]} is intact" if previous else ""
         cause = f"{type(e).__name__}: {e}" if not isinstance(e, OSError) else (e.strerror or str(e))
         raise CheckpointError(f"could not save the checkpoint of update {update} in {root}: {cause}{kept}") from e
-    if replaced is not None:
-        shutil.rmtree(replaced, ignore_errors=True)
-    for _, path in checkpoint_dirs(run_dir)[:-keep]:
-        old = os.path.join(root, f".old-{os.getpid()}-" + os.path.basename(path))  # renamed first: never half-deleted
-        try:
-            os.replace(path, old)
-            shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            pass  # an old checkpoint that cannot be removed is harmless
     return final
 
 

@@ -13,17 +13,21 @@ The compiled program is the same ``jit`` of ``ued.loop``'s functions for any N: 
 sharding (``state_sharding``) and a sharding constraint on the levels of each rollout
 (``constrain_levels``) are all that differ, and with one device both are no-ops. No ``pmap``.
 
-Multi-host: ``distributed=true`` calls ``jax.distributed.initialize()`` (which reads the cluster's
-environment, e.g. SLURM's, or ``JAX_COORDINATOR_ADDRESS``/``JAX_NUM_PROCESSES``/``JAX_PROCESS_ID``)
-before anything touches a device, so the mesh spans every process's devices; the host-side work
-(logging, evaluation rows, checkpoints) fetches whole arrays with ``to_host`` and only process 0
-writes the run directory.
+Multi-host: ``distributed=true`` calls ``jax.distributed.initialize()`` before anything touches a
+device (it finds SLURM's or Open MPI's environment by itself; elsewhere set
+``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID``), so the mesh spans every
+process's devices. Every process runs the same host loop on a shared run directory: they fetch
+whole arrays with ``to_host`` (a collective), process 0 alone writes files (``on_writer``: its
+outcome, or its error, reaches every process, so a failure stops all of them instead of leaving
+the others waiting), checkpoints are written by orbax from every process's shards, and a signal
+to any process stops all of them at the same update (``any_process``).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -38,10 +42,33 @@ class DeviceConfigError(ValueError):
 
 
 def start_distributed(enabled: bool) -> None:
-    """``jax.distributed.initialize()`` once, before any device is used (multi-host runs)."""
-    if enabled and not getattr(start_distributed, "done", False):
-        jax.distributed.initialize()
-        start_distributed.done = True
+    """``jax.distributed.initialize()`` once, before any device is used (multi-host runs).
+
+    The process count and index come from the cluster (SLURM, Open MPI) or from
+    ``JAX_NUM_PROCESSES``/``JAX_PROCESS_ID`` (with ``JAX_COORDINATOR_ADDRESS``, ``host:port`` of
+    process 0). CPU processes exchange data over gloo.
+
+    Raises:
+        DeviceConfigError: the processes could not be started, naming what to set.
+    """
+    if not enabled or getattr(start_distributed, "done", False):
+        return
+    kwargs = {}
+    for var, arg in (("JAX_NUM_PROCESSES", "num_processes"), ("JAX_PROCESS_ID", "process_id")):
+        if os.environ.get(var):
+            try:
+                kwargs[arg] = int(os.environ[var])
+            except ValueError:
+                raise DeviceConfigError(f"{var} must be an integer, got {os.environ[var]!r}") from None
+    try:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(**kwargs)
+    except (RuntimeError, ValueError) as e:
+        first = (str(e).splitlines() or [""])[0][:200]
+        raise DeviceConfigError(f"distributed=true could not start the processes ({first}); run under SLURM or "
+                                "Open MPI, or set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID "
+                                "for every process") from None
+    start_distributed.done = True
 
 
 def resolve(devices: Any, shard: str, num_seeds: int, num_envs: int) -> tuple[int, str]:
@@ -139,7 +166,10 @@ def make_placement(devices: Any = 1, shard: str = "auto", num_seeds: int = 1, nu
 
 
 def to_host(tree):
-    """A pytree of (possibly sharded, possibly multi-process) arrays as NumPy on this host."""
+    """A pytree of (possibly sharded, possibly multi-process) arrays as NumPy on this host.
+
+    With several processes this is a collective: every process must call it, in the same order.
+    """
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
@@ -150,3 +180,53 @@ def to_host(tree):
 def is_writer() -> bool:
     """Whether this process writes the run directory (process 0 of a multi-host run)."""
     return jax.process_index() == 0
+
+
+def broadcast_text(text: str) -> str:
+    """Process 0's ``text`` on every process (itself with one process). A collective."""
+    if jax.process_count() == 1:
+        return text
+    from jax.experimental import multihost_utils
+
+    data = np.frombuffer(text.encode(), dtype=np.uint8) if is_writer() else np.zeros(0, np.uint8)
+    n = int(multihost_utils.broadcast_one_to_all(np.int32(data.size)))
+    buf = np.zeros(n, np.uint8)
+    if is_writer():
+        buf[:] = data
+    return bytes(np.asarray(multihost_utils.broadcast_one_to_all(buf)).astype(np.uint8)).decode()
+
+
+def any_process(flag: bool) -> bool:
+    """Whether ``flag`` is true on any process (itself with one process). A collective."""
+    if jax.process_count() == 1:
+        return bool(flag)
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.int32(bool(flag)))))
+
+
+def on_writer(fn: Callable[[], str | None], error: type[Exception] = RuntimeError) -> str:
+    """Runs ``fn`` (file work) on process 0 only and gives every process its outcome.
+
+    Returns:
+        ``fn``'s text result (``""`` for ``None``), on every process.
+
+    Raises:
+        The exception ``fn`` raised on process 0; on the other processes ``error`` with its
+        message, so that all of them stop rather than wait for process 0 in a collective.
+    """
+    if jax.process_count() == 1:
+        return fn() or ""
+    failure, result = None, ""
+    if is_writer():
+        try:
+            result = fn() or ""
+        except Exception as e:  # noqa: BLE001 - re-raised below, after the others are told
+            failure = e
+    message = broadcast_text(("E" + str(failure)) if failure is not None else ("K" + result))
+    if failure is not None:
+        raise failure
+    if message[0] == "E":
+        raise error(f"process 0: {message[1:]}")
+    return message[1:]
+

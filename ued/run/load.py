@@ -81,7 +81,9 @@ def load(run_dir: str, checkpoint: int | str | None = None, overrides: dict | No
         run_dir: the run directory (holding ``checkpoints/``).
         checkpoint: None for the latest, an update number, or a checkpoint directory.
         overrides: dotted config keys to change before building (e.g. ``{"eval.random_levels": 0}``);
-            anything that changes the state's shapes fails with the differing leaves named.
+            anything that changes the state's shapes fails with the differing leaves named. The run
+            is loaded on one device of this process (``devices=1``, ``distributed=false``) unless
+            overridden here.
 
     Returns:
         A ``LoadedRun``.
@@ -105,7 +107,9 @@ def load(run_dir: str, checkpoint: int | str | None = None, overrides: dict | No
                                   f"delete it to use the configuration saved in the checkpoint {info.path}")
     else:
         cfg = OmegaConf.create(info.meta["config"])
-    for key, value in (overrides or {}).items():
+    # a loaded run lives in this one process, on its default device, whatever it was trained on
+    placement = {"devices": 1, "shard": "auto", "distributed": False}
+    for key, value in {**placement, **(overrides or {})}.items():
         OmegaConf.update(cfg, key, value, merge=False, force_add=True)
     try:
         parts = Components(cfg)

@@ -13,12 +13,14 @@ class TrainProgress:
         total_updates: the run's number of updates.
         enabled: ``True``/``False``, or ``"auto"``: a live bar only when stdout is a terminal.
         start_update: updates already done (a resumed run).
+        quiet: print nothing at all (the processes other than 0 of a multi-host run).
     """
 
-    def __init__(self, total_updates: int, enabled="auto", start_update: int = 0):
+    def __init__(self, total_updates: int, enabled="auto", start_update: int = 0, quiet: bool = False):
         if enabled == "auto":
             enabled = sys.stdout.isatty()
-        self.enabled = bool(enabled)
+        self.enabled = bool(enabled) and not quiet
+        self.quiet = quiet
         self.total = total_updates
         self.start_update = start_update
         self.start_time = time.perf_counter()
@@ -57,7 +59,7 @@ class TrainProgress:
         self.fields.update(named=named[1], random=rand[1])
         if self._bar is not None:
             self._bar.update(self._task, **self.fields)
-        else:
+        elif not self.quiet:
             f = self.fields
             print(f"update {update}/{self.total} | env steps {f['env_steps']:,} | {f['sps']:,.0f} steps/s | "
                   f"train solve {f['solve']:.3f} | held-out solve (greedy/sampled) named {named[0]:.3f}/{named[1]:.3f}"
