@@ -39,7 +39,7 @@ import numpy as np
 
 from ued.evaluate.cvar import EVAL_LEVELS_KEY, sample_eval_levels
 from ued.run.checkpoint import CheckpointError
-from ued.utils import parse_cli_value
+from ued.utils import parse_options
 
 OPTIONS = {
     "run_dir": "the trained run",
@@ -99,23 +99,30 @@ def default_scores() -> list[str]:
     return [n for n in component_names("score") if n != "oracle" and compose_component("score", n).rollouts == "student"]
 
 
-def _build_scores(names: Sequence[str], cfg, level_space) -> dict[str, Any]:
+def _build_scores(names: Sequence[str] | None, cfg, level_space) -> dict[str, Any]:
+    """The scores to analyse, built with the run's discount and GAE lambda and bound to its level
+    space; ``names=None``: every score of ``conf/score/`` that scores one student's rollout on
+    this level space, except the oracle (the reference)."""
     from ued.run.config import component_names, compose_component
 
     known = component_names("score")
     ppo = (f"agent.ppo.gamma={cfg.agent.ppo.gamma}", f"agent.ppo.gae_lambda={cfg.agent.ppo.gae_lambda}")
     out = {}
-    for name in names:
+    for name in names if names is not None else [n for n in known if n != "oracle"]:
         if name not in known:
             raise AnalyzeError(f"unknown score {name!r}; valid scores: {', '.join(known)}")
         score = compose_component("score", name, ppo)
         if score.rollouts != "student":
+            if names is None:
+                continue
             raise AnalyzeError(f"score {name} scores a pair of rollouts (PAIRED), not one student's; choose from "
                                f"{', '.join(default_scores())}")
         if score.bind is not None:
             try:
                 score = score.bind(level_space)
             except ValueError as e:
+                if names is None:  # by default, the scores this level space can compute
+                    continue
                 raise AnalyzeError(str(e)) from None
         out[name] = score
     return out
@@ -138,12 +145,10 @@ def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: i
     from ued.run.load import load
     from ued.scores import success_rate
 
-    for name, v in (("num_levels", num_levels), ("batch", batch), ("bootstrap", bootstrap + 1),
-                    ("num_steps", 1 if num_steps is None else num_steps)):
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            shown = bootstrap if name == "bootstrap" else v
-            raise AnalyzeError(f"{name} must be a {'non-negative' if name == 'bootstrap' else 'positive'} integer, "
-                               f"got {shown!r}")
+    for name, v, least in (("num_levels", num_levels, 1), ("batch", batch, 1), ("bootstrap", bootstrap, 0),
+                           ("num_steps", 1 if num_steps is None else num_steps, 1)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < least:
+            raise AnalyzeError(f"{name} must be a {'positive' if least else 'non-negative'} integer, got {v!r}")
     if num_levels < 3:
         raise AnalyzeError(f"num_levels must be at least 3 for a rank correlation, got {num_levels}")
     if not os.path.isdir(run_dir):
@@ -155,7 +160,7 @@ def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: i
         raise AnalyzeError(f"seed_index: {e}") from None
     cfg, ls = loaded.config, loaded.level_space
     steps = int(cfg.num_steps) if num_steps is None else num_steps
-    built = _build_scores(list(scores) if scores is not None else default_scores(), cfg, ls)
+    built = _build_scores(None if scores is None else list(scores), cfg, ls)
     oracle = _build_scores(["oracle"], cfg, ls)["oracle"] if ls.optimal_return is not None else None
     out = out or os.path.join(run_dir, "analysis", f"update_{loaded.update:08d}")
 
@@ -271,22 +276,10 @@ def _write(out: str, summary: dict, columns: dict, stats: dict, ids, scores: lis
 
 def parse_args(argv: Sequence[str]) -> dict[str, Any]:
     """``key=value`` arguments (values parsed as YAML)."""
-    args: dict[str, Any] = {}
-    for a in argv:
-        if a in ("-h", "--help"):
-            raise AnalyzeError("usage: python -m ued.analyze run_dir=DIR [key=value ...]\n"
-                               + "\n".join(f"  {k}: {v}" for k, v in OPTIONS.items()))
-        if "=" not in a:
-            raise AnalyzeError(f"arguments are key=value, got {a!r}; valid keys: {', '.join(OPTIONS)}")
-        k, v = a.split("=", 1)
-        if k not in OPTIONS:
-            raise AnalyzeError(f"unknown option {k!r}; valid keys: {', '.join(OPTIONS)}")
-        value = v if k in ("run_dir", "out") else parse_cli_value(v)
-        if k == "checkpoint" and isinstance(value, str) and value.isdigit():
-            value = int(value)
-        if k == "scores" and isinstance(value, str):
-            value = [value]
-        args[k] = value
+    args = parse_options(argv, OPTIONS, AnalyzeError, "usage: python -m ued.analyze run_dir=DIR [key=value ...]",
+                         text=("run_dir", "out"))
+    if isinstance(args.get("scores"), str):
+        args["scores"] = [args["scores"]]
     if "run_dir" not in args:
         raise AnalyzeError("run_dir= is required: python -m ued.analyze run_dir=DIR")
     return args

@@ -84,11 +84,13 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
     with open_dict(cfg):
         cfg.run_dir = run_dir  # the directory actually used (sweeps put each job in its own)
 
+    lock = None
+
     def claim() -> str:  # process 0 owns the directory (and its lock) until this run ends
+        nonlocal lock
         make_run_dir(run_dir)
-        claim.lock = RunLock(run_dir).acquire()
-        return claim.lock.stale_note or ""
-    claim.lock = None
+        lock = RunLock(run_dir).acquire()
+        return lock.stale_note or ""
     try:
         note = on_writer(claim, ConfigError)
         if note and is_writer():
@@ -96,8 +98,8 @@ def train(cfg: DictConfig, run_dir: str, overrides: list[str] | None = None) -> 
         with SignalStop(lambda: on_disk(run_dir)) as stop:  # from here on a signal stops the run cleanly
             return _train(cfg, run_dir, overrides, start, stop)
     finally:
-        if claim.lock is not None:
-            claim.lock.release()
+        if lock is not None:
+            lock.release()
 
 
 def make_run_dir(run_dir: str) -> None:
@@ -173,7 +175,10 @@ def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: fl
             raise ConfigError(f"the checkpoint is at update {update}, past num_updates={cfg.num_updates}")
     resolved = OmegaConf.to_container(cfg, resolve=True)
 
+    logger = _NoLogger()  # what the processes other than 0 log with
+
     def open_logs():  # process 0: logs cut back to the checkpoint, the config, the logger
+        nonlocal logger
         notes = []
         for name in ("metrics.jsonl", "eval.jsonl"):  # rows after the checkpoint are produced again
             path = os.path.join(run_dir, name)
@@ -190,12 +195,10 @@ def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: fl
             wandb_cfg = dict(OmegaConf.to_container(cfg.logger, resolve=True))
             wandb_cfg.setdefault("name", os.path.basename(os.path.normpath(run_dir)))
             wandb_cfg["id"] = wandb_id
-        open_logs.logger = RunLogger(run_dir, resolved, wandb_cfg)
+        logger = RunLogger(run_dir, resolved, wandb_cfg)
         return "\n".join(n for n in notes if n)
-    open_logs.logger = None
     for note in on_writer(open_logs, ConfigError).splitlines():
         _note(note)
-    logger = open_logs.logger or _NoLogger()
     chunk = jax.jit(trainer.chunk, donate_argnums=0, static_argnames="length", out_shardings=(shardings, None, None))
     evaluate = jax.jit(trainer.evaluate) if trainer.evaluate is not None else None
     if ckpt is None:

@@ -65,6 +65,39 @@ def parse_cli_value(text: str):
         return text
 
 
+def parse_options(argv, options: dict[str, str], error: type[Exception], usage: str, text=(), repeated=()) -> dict:
+    """The ``key=value`` arguments of a command (``ued.evaluate``, ``ued.analyze``), checked.
+
+    Args:
+        argv: the arguments.
+        options: ``{key: help}``, the valid keys in order (printed by ``-h``).
+        error: the exception raised for bad input (one line naming the problem and the valid keys).
+        usage: the first line of ``-h``'s text.
+        text: keys whose values are kept as text (paths, names); the others are parsed as YAML.
+        repeated: keys that may repeat; their values are collected in a list (present, maybe empty).
+
+    Returns:
+        ``{key: value}``; a ``checkpoint`` given as digits is an int.
+    """
+    args: dict = {k: [] for k in repeated}
+    for a in argv:
+        if a in ("-h", "--help"):
+            raise error(usage + "\n" + "\n".join(f"  {k}: {v}" for k, v in options.items()))
+        if "=" not in a:
+            raise error(f"arguments are key=value, got {a!r}; valid keys: {', '.join(options)}")
+        k, v = a.split("=", 1)
+        if k not in options:
+            raise error(f"unknown option {k!r}; valid keys: {', '.join(options)}")
+        value = v if k in text or k in repeated else parse_cli_value(v)
+        if k == "checkpoint" and isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if k in repeated:
+            args[k].append(value)
+        else:
+            args[k] = value
+    return args
+
+
 def directory_problem(path: str) -> str | None:
     """Why ``path`` cannot be used as an output directory (it is a file, or it or the nearest
     existing ancestor it would be created under is not writable), or None when it can.

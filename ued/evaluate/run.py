@@ -40,7 +40,7 @@ from ued.evaluate.cvar import (DEFAULT_ALPHAS, EVAL_LEVELS_KEY, check_alphas, ev
                                sample_eval_levels, success_passes)
 from ued.evaluate.heldout import make_level_evaluator
 from ued.run.checkpoint import CheckpointError
-from ued.utils import directory_problem, glob_or_path, parse_cli_value
+from ued.utils import directory_problem, glob_or_path, parse_options
 
 OPTIONS = {
     "run_dir": "run directories (repeat, comma-separate or glob)",
@@ -206,7 +206,6 @@ def evaluate_runs(run_dirs: Sequence[str], checkpoint: int | str | None = None, 
         summary["path"] = dest
         summaries.append(summary)
         if verbose:
-            s0 = per_seed[0]
             worst = min(alphas, key=lambda a: abs(a - 10.0))
             print(f"{run_dir}: update {run.update}, {num_levels} levels x {episodes} episodes x 2 passes in "
                   f"{summary['seconds']:.0f} s; mean success {np.mean([e['mean'] for e in per_seed]):.3f}, "
@@ -248,23 +247,10 @@ def _commit(dest: str, summary: dict, level_cols: list[dict], named_cols: list[d
 
 def parse_args(argv: Sequence[str]) -> dict[str, Any]:
     """``key=value`` arguments (values parsed as YAML; ``run_dir`` may repeat)."""
-    args: dict[str, Any] = {"run_dirs": []}
-    for a in argv:
-        if a in ("-h", "--help"):
-            raise EvaluateError("usage: python -m ued.evaluate run_dir=DIR [run_dir=DIR ...] [key=value ...]\n"
-                                + "\n".join(f"  {k}: {v}" for k, v in OPTIONS.items()))
-        if "=" not in a:
-            raise EvaluateError(f"arguments are key=value, got {a!r}; valid keys: {', '.join(OPTIONS)}")
-        k, v = a.split("=", 1)
-        if k not in OPTIONS:
-            raise EvaluateError(f"unknown option {k!r}; valid keys: {', '.join(OPTIONS)}")
-        if k == "run_dir":
-            args["run_dirs"].append(v)
-            continue
-        value = parse_cli_value(v) if k not in ("label", "out") else v
-        if k == "checkpoint" and isinstance(value, str) and value.isdigit():
-            value = int(value)
-        args[k] = value
+    args = parse_options(argv, OPTIONS, EvaluateError,
+                         "usage: python -m ued.evaluate run_dir=DIR [run_dir=DIR ...] [key=value ...]",
+                         text=("label", "out"), repeated=("run_dir",))
+    args["run_dirs"] = args.pop("run_dir")
     return args
 
 
