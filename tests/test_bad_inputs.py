@@ -88,7 +88,8 @@ PREFLIGHT = (
     + [(f"{g}=nope", rf"{g}=nope: no such option; the options of {g} are .*{opt}")
        for g, opt in (("curriculum", "accel, dr, paired, plr, robust_plr, sfl"), ("env", "jaxnav, maze, xland"),
                       ("agent", "ff, jaxnav, lstm"), ("logger", "local, wandb"), ("eval", "default"))]
-    + [("+preset=nope", r"preset=nope: no such option; the options of preset are paper"),
+    + [("+preset=nope", r"preset=nope: no such preset; the presets are accel_maze, paper, robust_plr_maze"),
+       ("preset=nope", r"preset=nope: no such preset; the presets are accel_maze, paper, robust_plr_maze"),
        ("curriculum=plr score=nope", r"score=nope: no such option; the options of score are .*max_mc"),
        ("curriculum=plr buffer=nope", r"buffer=nope: no such option; the options of buffer are plr, sfl")]
     + [(f"{k}=1", rf"{k}=1: there is no key {k} in the configuration") for k in

@@ -31,10 +31,10 @@ def cfg(*overrides):
 @pytest.mark.parametrize("group", ["env", "agent", "curriculum", "score", "buffer", "logger", "eval", "preset"])
 def test_every_preset_composes(group):
     for option in component_names(group):
-        override = f"+preset={option}" if group == "preset" else f"{group}={option}"
+        override = f"{group}={option}"
         c = cfg(*(["curriculum=plr"] if group in ("score", "buffer") else []), override)
         assert c.num_envs > 0 and "_target_" in c.env
-    assert cfg("+preset=paper").num_updates == 30000
+    assert cfg("preset=paper").num_updates == 30000
     assert cfg("agent=ff").agent.network.recurrent is False
 
 

@@ -142,7 +142,7 @@ def test_the_readme_commands_are_accepted_exactly_as_written():
     for args in commands:
         args = [a for a in args if a != "-m"]
         check_overrides(args)
-        first = [a.split(",")[0] if "=" in a and not a.startswith("+preset") else a for a in args]  # a sweep's first job
+        first = [a.split(",")[0] if "=" in a and not a.startswith(("+preset", "preset")) else a for a in args]  # a sweep's first job
         more_devices = any(a.startswith("devices=") and a != "devices=all" for a in first)
         if (any(a.startswith("run_dir=") for a in first) or "env=xland" in first or more_devices
                 or "distributed=true" in first):

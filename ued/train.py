@@ -2,7 +2,7 @@
 
     python -m ued.train                                   # DR on the maze, ~10 min on a 2-core CPU
     python -m ued.train curriculum=plr score=pvl agent.ppo.lr=3e-4 seed=3 num_updates=2000
-    python -m ued.train +preset=paper                     # the literature's 250M-step setting
+    python -m ued.train preset=paper                      # the literature's 250M-step setting
     python -m ued.train -m seed=0,1,2                     # a sweep (one run directory each)
 
 Everything is configured by the Hydra tree in ``conf/``; ``ued.run.config`` checks it and builds
@@ -32,7 +32,8 @@ from ued import __version__
 from ued.run.checkpoint import (CheckpointDamaged, CheckpointError, checkpoint_dirs, move_aside, read_checkpoint,
                                  save_checkpoint)
 from ued.run.config import (CONF_DIR, CONF_PACKAGE, Components, ConfigError, check_launcher, check_overrides,
-                            check_resume, check_run_dir, check_run_dir_override, preflight)
+                            check_resume, check_run_dir, check_run_dir_override, normalise_preset, preflight,
+                            preset_curricula)
 from ued.run.devices import any_process, broadcast_text, is_writer, on_writer, start_distributed, to_host
 from ued.run.lock import RunLock
 from ued.run.logger import LogFileError, RunLogger, repair_jsonl, truncate_jsonl
@@ -338,6 +339,12 @@ def _hydra_main(cfg: DictConfig) -> None:
     for name in ("jax", "absl"):  # Hydra sets INFO; jax's backend probing and orbax's save steps are noise
         logging.getLogger(name).setLevel(logging.WARNING)
     run_dir = HydraConfig.get().runtime.output_dir
+    choices = HydraConfig.get().runtime.choices
+    preset, curriculum = choices.get("preset"), choices.get("curriculum")
+    if preset and curriculum not in preset_curricula(preset):
+        print(f"note: preset={preset} has no settings of its own for curriculum={curriculum} (it has them for "
+              f"{', '.join(preset_curricula(preset)) or 'none'}); {curriculum} runs with its defaults under the "
+              "preset's environment, agent and budget", file=sys.stderr)
     code = run_command(cfg, run_dir, overrides=list(HydraConfig.get().overrides.task))
     if code:
         sys.exit(code)
@@ -351,6 +358,7 @@ def check_command_line(argv: list[str]) -> None:
     Raises:
         ConfigError: one line naming the problem and what is allowed.
     """
+    argv = normalise_preset(argv)
     check_overrides([a for a in argv if not a.startswith("-")])
     check_launcher(argv)
     preflight(argv)
@@ -360,6 +368,7 @@ def check_command_line(argv: list[str]) -> None:
 def main() -> None:
     """The ``ued-train`` command: checks the command line (``check_command_line``), then runs Hydra."""
     try:
+        sys.argv[1:] = normalise_preset(sys.argv[1:])
         check_command_line(sys.argv[1:])
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

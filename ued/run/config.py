@@ -174,11 +174,56 @@ def check_overrides(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
         with open(os.path.join(conf_dir, "config.yaml")) as f:
             defaults = yaml.safe_load(f).get("defaults", [])
         curricula = [next(iter(e.values())) for e in defaults if isinstance(e, dict) and "curriculum" in e]
+    presets = [None]
+    for o in parsed:
+        if o.key_or_group == "preset" and o.package is None and not o.is_delete():
+            presets = values(o)
+    custom = any(o.key_or_group.startswith("hydra.searchpath") for o in parsed)
+    for p in presets:  # an optional group: Hydra would silently skip an unknown preset
+        if p is not None and not custom and p not in preset_names(conf_dir):
+            raise ConfigError(f"preset={p}: no such preset; the presets are {', '.join(preset_names(conf_dir))} "
+                              "(docs/presets.md); your own go in a search path (hydra.searchpath=[file://DIR], DIR/preset/)")
     for o in parsed:
         if o.key_or_group in known and o.package is None and not o.is_delete():
             for c in curricula:
                 if c in groups and o.key_or_group not in groups[c]:
                     raise _unused_group_error(c, o.key_or_group, groups, o.input_line)
+                for p in presets:
+                    if p is not None and o.key_or_group in preset_fixes(p, c, conf_dir):
+                        fixed = preset_fixes(p, c, conf_dir)[o.key_or_group]
+                        target = fixed.get("_target_", "?") if isinstance(fixed, dict) else fixed
+                        raise ConfigError(
+                            f"{o.input_line}: preset={p} fixes the {o.key_or_group} of curriculum={c} to the paper's "
+                            f"({target}, conf/preset_curriculum/{p}/{c}.yaml); to run another {o.key_or_group} under "
+                            f"this preset, override its target ({o.key_or_group}._target_=...) or its keys instead")
+
+
+def normalise_preset(argv: list[str]) -> list[str]:
+    """``+preset=NAME`` (the form of earlier releases) as ``preset=NAME``: ``preset`` is an optional
+    group of the primary config, so Hydra refuses to add it a second time."""
+    return [a[1:] if a.startswith("+preset=") else a for a in argv]
+
+
+def preset_names(conf_dir: str = CONF_DIR) -> tuple[str, ...]:
+    """The presets shipped in ``conf/preset``."""
+    return tuple(component_names("preset", conf_dir))
+
+
+def preset_curricula(preset: str, conf_dir: str = CONF_DIR) -> tuple[str, ...]:
+    """The curricula a preset has its own settings for (``conf/preset_curriculum/<preset>/*.yaml``)."""
+    folder = os.path.join(conf_dir, "preset_curriculum", preset)
+    if not os.path.isdir(folder):
+        return ()
+    return tuple(sorted(f[:-5] for f in os.listdir(folder) if f.endswith(".yaml")))
+
+
+def preset_fixes(preset: str, curriculum: str, conf_dir: str = CONF_DIR) -> dict:
+    """The top-level nodes a preset's settings for a curriculum set (``{}`` when it has none)."""
+    path = os.path.join(conf_dir, "preset_curriculum", preset, f"{curriculum}.yaml")
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return yaml.safe_load(f) or {}
 
 
 _CUSTOM_SEARCH = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "--info", "-i")

@@ -68,7 +68,8 @@ def maze_level_space(height: int = 13, width: int = 13, n_walls: int = 25, sampl
                      agent_view_size: int = 5, max_steps: int = 250, full_obs: bool = False,
                      normalize_obs: bool = False, num_edits: int = 20, move_agent: bool = False,
                      held_out: Sequence[str] = HELD_OUT_LEVEL_NAMES,
-                     train_levels: Sequence[str] | None = None) -> LevelSpace:
+                     train_levels: Sequence[str] | None = None, eval_n_walls: int | None = None,
+                     eval_sample_n_walls: bool | None = None) -> LevelSpace:
     """The maze level space.
 
     Args:
@@ -78,6 +79,9 @@ def maze_level_space(height: int = 13, width: int = 13, n_walls: int = 25, sampl
         held_out: named evaluation levels (default the 8 held-out mazes of the literature).
         train_levels: if given, the generator draws from these named levels instead of
             random mazes (e.g. the TrivialMazes for a quick learning check).
+        eval_n_walls, eval_sample_n_walls: where the CVaR evaluator's random levels come from
+            when it differs from training (ACCEL trains from empty rooms, ``n_walls=0``, and is
+            evaluated on mazes like its baselines); ``None`` (default): the training generator's.
 
     Raises:
         ValueError: for bad sizes, an unknown named level (listing the valid names), or
@@ -89,6 +93,11 @@ def maze_level_space(height: int = 13, width: int = 13, n_walls: int = 25, sampl
         generator = fixed_level_generator(list(train_levels), height, width)
     else:
         generator = random_maze_generator(height, width, n_walls, sample_n_walls)
+    eval_generator = None
+    if eval_n_walls is not None or eval_sample_n_walls is not None:
+        eval_generator = random_maze_generator(
+            height, width, n_walls if eval_n_walls is None else eval_n_walls,
+            sample_n_walls if eval_sample_n_walls is None else bool(eval_sample_n_walls))
     held = None
     if held_out:
         held = named_levels(tuple(held_out))
@@ -110,6 +119,7 @@ def maze_level_space(height: int = 13, width: int = 13, n_walls: int = 25, sampl
         render_episode=render_maze_episode,
         editor=maze_editor(height, width),
         optimal_return=optimal_return_fn(max_steps),
+        eval_generator=eval_generator,
     )
 
 
