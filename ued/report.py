@@ -205,8 +205,12 @@ def check_out_dir(out: str) -> None:
 
 
 def make_report(paths: Sequence[str], out: str, pdf: bool = False, compare: Sequence[str] | None = None,
-                wandb_cfg: dict | None = None) -> dict[str, str]:
-    """Draws every figure from stored results into ``out``; returns figure name -> PNG path."""
+                wandb_cfg: dict | None = None, reference: dict | None = None) -> dict[str, str]:
+    """Draws every figure from stored results into ``out``; returns figure name -> PNG path.
+
+    ``reference`` (``ued.study``'s published results): ``{"citation": str, "methods": {label:
+    {"cvar": {alpha: [mean, se]}}}}``, drawn dashed on the CVaR curve and kept in ``report.json``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -237,6 +241,14 @@ def make_report(paths: Sequence[str], out: str, pdf: bool = False, compare: Sequ
         ax.fill_between(x, y - se, y + se, alpha=0.2, color=colors[m])
         biased = [agg["methods"][m]["cvar_biased"][a][0] for a in x]
         ax.plot(x, biased, ls=":", lw=1, color=colors[m], label=f"{m}, single pass (biased)")
+    for i, (m, e) in enumerate((reference or {}).get("methods", {}).items()):
+        pts = sorted((float(a), v) for a, v in e["cvar"].items())
+        x = np.array([a for a, _ in pts])
+        y = np.array([v[0] for _, v in pts])
+        se = np.array([v[1] for _, v in pts])
+        c = plt.get_cmap("Dark2")(i % 8)
+        ax.plot(x, y, ls="--", lw=1.2, marker="s", ms=2.5, color=c, label=m)
+        ax.fill_between(x, y - se, y + se, alpha=0.12, color=c)
     ax.set_xscale("log")
     ax.set_xlabel(r"$\alpha$ (% worst levels)")
     ax.set_ylabel(r"mean success on the worst $\alpha$%")
@@ -302,6 +314,8 @@ def make_report(paths: Sequence[str], out: str, pdf: bool = False, compare: Sequ
             "cvar_biased": {str(a): v[:2] for a, v in e["cvar_biased"].items()},
             "named_sampled_solve_rate": {n: v[:2] for n, v in e["named"].items()}}
         for m, e in agg["methods"].items()}, "results": [r["path"] for r in results]}
+    if reference:
+        table["reference"] = reference
     with open(os.path.join(out, "report.json"), "w") as f:
         json.dump(table, f, indent=1)
     if wandb_cfg is not None:

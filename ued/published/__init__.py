@@ -1,0 +1,1 @@
+"""Published results of the papers ued reproduces (see experiments/published_results.py), read by ued.study."""
