@@ -106,6 +106,13 @@ def test_plus_preset_is_read_as_preset_and_unknown_presets_are_named():
         check_overrides(["preset=sfl_minigrid,nope"])
 
 
+def test_a_curriculum_without_preset_settings_gets_a_note():
+    notes = check_overrides(["preset=sfl_minigrid", "curriculum=paired,sfl"])
+    assert notes == [n for n in notes if "curriculum=paired" in n] and len(notes) == 1
+    assert "preset=sfl_minigrid has no settings of its own for curriculum=paired" in notes[0]
+    assert check_overrides(["curriculum=paired"]) == []
+
+
 def test_a_score_fixed_by_the_preset_cannot_be_overridden_silently():
     with pytest.raises(ConfigError, match=r"preset=accel_maze fixes the score of curriculum=accel"):
         check_overrides(["preset=accel_maze", "curriculum=accel", "score=max_mc"])

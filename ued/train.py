@@ -32,8 +32,7 @@ from ued import __version__
 from ued.run.checkpoint import (CheckpointDamaged, CheckpointError, checkpoint_dirs, move_aside, read_checkpoint,
                                  save_checkpoint)
 from ued.run.config import (CONF_DIR, CONF_PACKAGE, Components, ConfigError, check_launcher, check_overrides,
-                            check_resume, check_run_dir, check_run_dir_override, normalise_preset, preflight,
-                            preset_curricula)
+                            check_resume, check_run_dir, check_run_dir_override, normalise_preset, preflight)
 from ued.run.devices import any_process, broadcast_text, is_writer, on_writer, start_distributed, to_host
 from ued.run.lock import RunLock
 from ued.run.logger import LogFileError, RunLogger, repair_jsonl, truncate_jsonl
@@ -339,12 +338,6 @@ def _hydra_main(cfg: DictConfig) -> None:
     for name in ("jax", "absl"):  # Hydra sets INFO; jax's backend probing and orbax's save steps are noise
         logging.getLogger(name).setLevel(logging.WARNING)
     run_dir = HydraConfig.get().runtime.output_dir
-    choices = HydraConfig.get().runtime.choices
-    preset, curriculum = choices.get("preset"), choices.get("curriculum")
-    if preset and curriculum not in preset_curricula(preset):
-        print(f"note: preset={preset} has no settings of its own for curriculum={curriculum} (it has them for "
-              f"{', '.join(preset_curricula(preset)) or 'none'}); {curriculum} runs with its defaults under the "
-              "preset's environment, agent and budget", file=sys.stderr)
     code = run_command(cfg, run_dir, overrides=list(HydraConfig.get().overrides.task))
     if code:
         sys.exit(code)
@@ -359,7 +352,8 @@ def check_command_line(argv: list[str]) -> None:
         ConfigError: one line naming the problem and what is allowed.
     """
     argv = normalise_preset(argv)
-    check_overrides([a for a in argv if not a.startswith("-")])
+    for note in check_overrides([a for a in argv if not a.startswith("-")]):
+        print(f"note: {note}", file=sys.stderr)
     check_launcher(argv)
     preflight(argv)
     check_run_dir_override(argv)

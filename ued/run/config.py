@@ -145,9 +145,13 @@ def _unused_group_error(curriculum: str, group: str, groups: dict[str, tuple[str
                        f"Drop {group}=, or choose a curriculum that uses one: {users}")
 
 
-def check_overrides(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
+def check_overrides(overrides: list[str], conf_dir: str = CONF_DIR) -> list[str]:
     """Refuses command-line overrides of a component group that the chosen curriculum (or any
-    curriculum of a sweep) does not use, before Hydra composes anything.
+    curriculum of a sweep) does not use, an unknown preset, and a group a preset fixes, before
+    Hydra composes anything.
+
+    Returns:
+        Notes for the user: a chosen curriculum a chosen preset has no settings of its own for.
 
     Raises:
         ConfigError: e.g. ``curriculum=dr score=mna``, naming the curriculum and the groups it takes.
@@ -159,25 +163,22 @@ def check_overrides(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception:  # noqa: BLE001 - Hydra reports malformed overrides itself
-        return
+        return []
 
-    def values(o):
-        if o.is_sweep_override():
-            return [str(v) for v in o.sweep_string_iterator()]
-        return [str(o.value())]
+    def chosen(group):
+        """The values a group is given (every value of a sweep; the last override wins), or None."""
+        out = None
+        for o in parsed:
+            if o.key_or_group == group and o.package is None and not o.is_delete():
+                out = ([str(v) for v in o.sweep_string_iterator()] if o.is_sweep_override() else [str(o.value())])
+        return out
 
-    curricula = None
-    for o in parsed:
-        if o.key_or_group == "curriculum" and o.package is None and not o.is_delete():
-            curricula = values(o)
+    curricula = chosen("curriculum")
     if curricula is None:
         with open(os.path.join(conf_dir, "config.yaml")) as f:
             defaults = yaml.safe_load(f).get("defaults", [])
         curricula = [next(iter(e.values())) for e in defaults if isinstance(e, dict) and "curriculum" in e]
-    presets = [None]
-    for o in parsed:
-        if o.key_or_group == "preset" and o.package is None and not o.is_delete():
-            presets = values(o)
+    presets = chosen("preset") or [None]
     custom = any(o.key_or_group.startswith("hydra.searchpath") for o in parsed)
     for p in presets:  # an optional group: Hydra would silently skip an unknown preset
         if p is not None and not custom and p not in preset_names(conf_dir):
@@ -196,6 +197,11 @@ def check_overrides(overrides: list[str], conf_dir: str = CONF_DIR) -> None:
                             f"{o.input_line}: preset={p} fixes the {o.key_or_group} of curriculum={c} to the paper's "
                             f"({target}, conf/preset_curriculum/{p}/{c}.yaml); to run another {o.key_or_group} under "
                             f"this preset, override its target ({o.key_or_group}._target_=...) or its keys instead")
+    return [f"preset={p} has no settings of its own for curriculum={c} (it has them for "
+            f"{', '.join(preset_curricula(p, conf_dir)) or 'none'}); {c} runs with its defaults under the preset's "
+            "environment, agent and budget"
+            for p in presets if p is not None and p in preset_names(conf_dir)
+            for c in curricula if c not in preset_curricula(p, conf_dir)]
 
 
 def normalise_preset(argv: list[str]) -> list[str]:
