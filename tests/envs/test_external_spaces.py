@@ -1,4 +1,5 @@
-"""Every curriculum and the CVaR evaluator on JaxNav and XLand through config only (2 updates each)."""
+"""Every curriculum and the CVaR evaluator on the adapters' level spaces (JaxNav, XLand, gymnax's
+classic control) through config only (2 updates each)."""
 
 import math
 import os
@@ -19,8 +20,15 @@ SPACES = {
     "jaxnav": ["env=jaxnav", "env.max_steps=12", "env.held_out=[SingleNav1]", "agent.network.embed=16",
                "agent.network.hidden=16", "agent.network.head=16", "agent.ppo.num_minibatches=2"],
     "xland": ["env=xland", "env.max_steps=12", "agent.network.hidden=16"],
+    **{e: [f"env={e}", "env.max_steps=12", "env.held_out_points=2", "agent.network.embed=8", "agent.network.hidden=8",
+           "agent.network.head=8", "agent.ppo.num_minibatches=2"] for e in ("cartpole", "acrobot", "pendulum")},
 }
-PACKAGES = {"jaxnav": ("jaxmarl", "jaxnav"), "xland": ("xminigrid", "xland")}
+PACKAGES = {"jaxnav": ("jaxmarl", "jaxnav"), "xland": ("xminigrid", "xland"),
+            **{e: ("gymnax", "gymnax") for e in ("cartpole", "acrobot", "pendulum")}}
+NO_EDITOR = ("xland", "cartpole", "acrobot", "pendulum")  # PAIRED's adversary edits grids
+# every curriculum on each package's first space; the other gymnax systems differ only in the system
+RUNS = [(space, c) for space in ("jaxnav", "xland", "cartpole") for c in CURRICULA if not (space in NO_EDITOR and c == "paired")]
+RUNS += [("acrobot", "dr"), ("pendulum", "accel")]
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +48,9 @@ def overrides(space, xland_path, *extra):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("space", list(SPACES))
-@pytest.mark.parametrize("curriculum", CURRICULA)
+@pytest.mark.parametrize("space,curriculum", RUNS)
 def test_every_curriculum_trains_on_the_level_space(space, curriculum, tmp_path, request):
     require(*PACKAGES[space])
-    if space == "xland" and curriculum == "paired":
-        pytest.skip("XLand has no editor for PAIRED's adversary: test_paired_is_refused_on_xland_with_a_clear_error")
     path = request.getfixturevalue("xland_benchmark") if space == "xland" else None
     media = ["eval.render=true", "eval.random_levels=2"] if (space, curriculum) == ("xland", "plr") else []
     summary = train(overrides(space, path, f"curriculum={curriculum}", *shrink(curriculum), *media), str(tmp_path))
@@ -70,13 +75,16 @@ def test_paired_designs_jaxnav_levels(tmp_path):
     assert all(0 <= r["curriculum/level_walls"] <= 5 for r in rows)  # the adversary placed at most n_walls blocks
 
 
-def test_paired_is_refused_on_xland_with_a_clear_error(tmp_path, xland_benchmark):
-    with pytest.raises(ConfigError, match="the xland level space has no editor for the adversary"):
-        train(overrides("xland", xland_benchmark, "curriculum=paired"), str(tmp_path))
+@pytest.mark.parametrize("space", ["xland", "cartpole"])
+def test_paired_is_refused_where_the_level_space_has_no_editor(space, tmp_path, request):
+    require(*PACKAGES[space])
+    path = request.getfixturevalue("xland_benchmark") if space == "xland" else None
+    with pytest.raises(ConfigError, match=f"the {space} level space has no editor for the adversary"):
+        train(overrides(space, path, "curriculum=paired"), str(tmp_path))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("space", list(SPACES))
+@pytest.mark.parametrize("space", ["jaxnav", "xland", "cartpole"])
 def test_the_cvar_evaluator_runs_on_the_level_space(space, tmp_path, request):
     require(*PACKAGES[space])
     path = request.getfixturevalue("xland_benchmark") if space == "xland" else None
@@ -90,3 +98,8 @@ def test_the_cvar_evaluator_runs_on_the_level_space(space, tmp_path, request):
         assert set(s["named"]) == {"SingleNav1"}
         levels = np.genfromtxt(f"{summary['path']}/levels.csv", delimiter=",", names=True)
         assert (levels["shortest_path"] > 0).all()
+    if space == "cartpole":  # the held-out grid by name; each level's physical parameters in levels.csv
+        assert set(s["named"]) == {"length=0.05,masspole=0.05", "length=0.05,masspole=10", "length=10,masspole=0.05",
+                                   "length=10,masspole=10", "default"}
+        levels = np.genfromtxt(f"{summary['path']}/levels.csv", delimiter=",", names=True)
+        assert ((0.01 <= levels["length"]) & (levels["length"] <= 10.01)).all()

@@ -148,13 +148,18 @@ def _init_from_one_obs(network: nn.Module, initial_carry: Callable) -> Callable:
     return init
 
 
-def categorical_agent(network: nn.Module, hidden: int, recurrent: bool) -> Agent:
-    """Wraps a network producing logits into an ``Agent`` with a categorical policy."""
+def categorical_agent(network: nn.Module, hidden: int, recurrent: bool, cell: str = "lstm") -> Agent:
+    """Wraps a network producing logits into an ``Agent`` with a categorical policy.
+
+    ``cell`` is the network's recurrent cell (``"lstm"``: carry ``(c, h)``; ``"gru"``: ``h``),
+    each ``(B, hidden)``.
+    """
 
     def initial_carry(batch: int):
         if not recurrent:
             return ()
-        return (jnp.zeros((batch, hidden), jnp.float32), jnp.zeros((batch, hidden), jnp.float32))
+        h = jnp.zeros((batch, hidden), jnp.float32)
+        return (h, h) if cell == "lstm" else h
 
     def log_prob(logits, actions):
         logp = jax.nn.log_softmax(logits)
@@ -197,16 +202,22 @@ def maze_agent(action_space: Discrete, conv_features: int = 16, dir_embed: int =
     return categorical_agent(net, hidden, recurrent)
 
 
-class GaussianActorCritic(nn.Module):
-    """Actor-critic for vector observations and continuous actions (JaxNav's LiDAR agent).
+class VectorActorCritic(nn.Module):
+    """Actor-critic for vector observations (JaxNav's LiDAR, gymnax's classic control).
 
     ``obs (T, B, F)`` -> dense ``embed`` (ReLU) -> GRU ``hidden`` (reset at episode starts;
-    skipped when not ``recurrent``) -> actor head (dense ``head``, ReLU, dense to the action
-    mean) and critic head (dense ``head``, ReLU, dense to the value). The log standard
-    deviation is a learned state-independent vector. SFL (Rutherford et al., 2024) uses a
-    512 dense layer and a 512 GRU for JaxNav.
+    a dense ``hidden`` layer (ReLU) when not ``recurrent``) -> actor head (dense ``head``,
+    ReLU, dense to the logits or the action mean) and critic head (dense ``head``, ReLU,
+    dense to the value). For continuous actions the log standard deviation is a learned
+    state-independent vector. SFL (Rutherford et al., 2024) uses a 512 dense layer and a 512
+    GRU for JaxNav; JaxUED's gymnax example a 64 dense layer and a 256 GRU.
 
-    Returns ``(carry, (mean (T, B, A), log_std (T, B, A)), value (T, B))``.
+    Attributes:
+        action_dim: the number of discrete actions, or the size of a continuous action.
+        continuous: a diagonal Gaussian policy (else categorical).
+
+    Returns ``(carry, logits (T, B, A), value (T, B))``, or with ``continuous``
+    ``(carry, (mean (T, B, A), log_std (T, B, A)), value (T, B))``.
     """
 
     action_dim: int
@@ -214,6 +225,7 @@ class GaussianActorCritic(nn.Module):
     hidden: int = 512
     head: int = 512
     recurrent: bool = True
+    continuous: bool = True
 
     @nn.compact
     def __call__(self, carry, obs, resets):
@@ -221,11 +233,17 @@ class GaussianActorCritic(nn.Module):
         if self.recurrent:
             carry, x = ResetRNN(self.hidden, nn.GRUCell, name="gru")(carry, x, resets)
         a = nn.relu(nn.Dense(self.head, name="actor_hidden")(x))
-        mean = nn.Dense(self.action_dim, name="actor_mean", kernel_init=nn.initializers.orthogonal(0.01))(a)
-        log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
+        out = nn.Dense(self.action_dim, name="actor_mean" if self.continuous else "actor_out",
+                       kernel_init=nn.initializers.orthogonal(0.01))(a)
         c = nn.relu(nn.Dense(self.head, name="critic_hidden")(x))
         value = nn.Dense(1, name="critic")(c)[..., 0]
-        return carry, (mean, jnp.broadcast_to(log_std, mean.shape)), value
+        if not self.continuous:
+            return carry, out, value
+        log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
+        return carry, (out, jnp.broadcast_to(log_std, out.shape)), value
+
+
+GaussianActorCritic = VectorActorCritic  # the continuous case (its parameter names are unchanged)
 
 
 def gaussian_agent(network: nn.Module, hidden: int, recurrent: bool) -> Agent:
@@ -256,8 +274,29 @@ def gaussian_agent(network: nn.Module, hidden: int, recurrent: bool) -> Agent:
                  greedy=lambda dist: dist[0], log_prob=log_prob, entropy=entropy)
 
 
+def vector_agent(action_space, embed: int = 64, hidden: int = 256, head: int = 64, recurrent: bool = True) -> Agent:
+    """``VectorActorCritic`` as an ``Agent``: categorical over a ``Discrete`` action space,
+    a diagonal Gaussian over a ``Box`` (gymnax's CartPole and Acrobot; Pendulum).
+
+    The defaults are JaxUED's gymnax example's widths (dense 64, GRU 256, heads 64).
+
+    Raises:
+        ValueError: for non-positive sizes or an unknown action space.
+    """
+    _check_sizes(embed=embed, hidden=hidden, head=head)
+    if isinstance(action_space, Box):
+        net = VectorActorCritic(action_dim=int(np.prod(action_space.shape)), embed=embed, hidden=hidden, head=head,
+                                recurrent=recurrent, continuous=True)
+        return gaussian_agent(net, hidden, recurrent)
+    if isinstance(action_space, Discrete):
+        net = VectorActorCritic(action_dim=action_space.n, embed=embed, hidden=hidden, head=head,
+                                recurrent=recurrent, continuous=False)
+        return categorical_agent(net, hidden, recurrent, cell="gru")
+    raise ValueError(f"vector_agent needs a Discrete or Box action space, got {action_space!r}")
+
+
 def lidar_agent(action_space, embed: int = 512, hidden: int = 512, head: int = 512, recurrent: bool = True) -> Agent:
-    """The JaxNav agent: ``GaussianActorCritic`` as an ``Agent`` (continuous actions).
+    """The JaxNav agent: ``VectorActorCritic`` with a Gaussian policy as an ``Agent``.
 
     Raises:
         ValueError: for non-positive sizes or a non-continuous action space.
@@ -265,10 +304,7 @@ def lidar_agent(action_space, embed: int = 512, hidden: int = 512, head: int = 5
     if not isinstance(action_space, Box):
         raise ValueError(f"lidar_agent needs a continuous (Box) action space, got {action_space!r}; "
                          "for the maze use agent=lstm or agent=ff")
-    _check_sizes(embed=embed, hidden=hidden, head=head)
-    net = GaussianActorCritic(action_dim=int(np.prod(action_space.shape)), embed=embed, hidden=hidden, head=head,
-                              recurrent=recurrent)
-    return gaussian_agent(net, hidden, recurrent)
+    return vector_agent(action_space, embed=embed, hidden=hidden, head=head, recurrent=recurrent)
 
 
 def random_agent(action_space: Discrete) -> Agent:
