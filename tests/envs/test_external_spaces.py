@@ -20,14 +20,15 @@ SPACES = {
     "jaxnav": ["env=jaxnav", "env.max_steps=12", "env.held_out=[SingleNav1]", "agent.network.embed=16",
                "agent.network.hidden=16", "agent.network.head=16", "agent.ppo.num_minibatches=2"],
     "xland": ["env=xland", "env.max_steps=12", "agent.network.hidden=16"],
+    "navix": ["env=navix", "env.max_steps=12", "env.held_out=[Navix-Empty-8x8-v0]", "agent.network.hidden=16"],
     **{e: [f"env={e}", "env.max_steps=12", "env.held_out_points=2", "agent.network.embed=8", "agent.network.hidden=8",
            "agent.network.head=8", "agent.ppo.num_minibatches=2"] for e in ("cartpole", "acrobot", "pendulum")},
 }
-PACKAGES = {"jaxnav": ("jaxmarl", "jaxnav"), "xland": ("xminigrid", "xland"),
+PACKAGES = {"jaxnav": ("jaxmarl", "jaxnav"), "xland": ("xminigrid", "xland"), "navix": ("navix", "navix"),
             **{e: ("gymnax", "gymnax") for e in ("cartpole", "acrobot", "pendulum")}}
-NO_EDITOR = ("xland", "cartpole", "acrobot", "pendulum")  # PAIRED's adversary edits grids
+NO_EDITOR = ("xland", "navix", "cartpole", "acrobot", "pendulum")  # PAIRED's adversary edits grids
 # every curriculum on each package's first space; the other gymnax systems differ only in the system
-RUNS = [(space, c) for space in ("jaxnav", "xland", "cartpole") for c in CURRICULA if not (space in NO_EDITOR and c == "paired")]
+RUNS = [(space, c) for space in ("jaxnav", "xland", "navix", "cartpole") for c in CURRICULA if not (space in NO_EDITOR and c == "paired")]
 RUNS += [("acrobot", "dr"), ("pendulum", "accel")]
 
 
@@ -84,7 +85,7 @@ def test_paired_is_refused_where_the_level_space_has_no_editor(space, tmp_path, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("space", ["jaxnav", "xland", "cartpole"])
+@pytest.mark.parametrize("space", ["jaxnav", "xland", "navix", "cartpole"])
 def test_the_cvar_evaluator_runs_on_the_level_space(space, tmp_path, request):
     require(*PACKAGES[space])
     path = request.getfixturevalue("xland_benchmark") if space == "xland" else None
@@ -98,6 +99,10 @@ def test_the_cvar_evaluator_runs_on_the_level_space(space, tmp_path, request):
         assert set(s["named"]) == {"SingleNav1"}
         levels = np.genfromtxt(f"{summary['path']}/levels.csv", delimiter=",", names=True)
         assert (levels["shortest_path"] > 0).all()
+    if space == "navix":  # the package's DoorKey layouts; its fixed layout evaluated by name
+        assert set(s["named"]) == {"Navix-Empty-8x8-v0"}
+        levels = np.genfromtxt(f"{summary['path']}/levels.csv", delimiter=",", names=True)
+        assert (levels["has_door"] == 1).all() and (levels["walls"] >= 5).all()
     if space == "cartpole":  # the held-out grid by name; each level's physical parameters in levels.csv
         assert set(s["named"]) == {"length=0.05,masspole=0.05", "length=0.05,masspole=10", "length=10,masspole=0.05",
                                    "length=10,masspole=10", "default"}
