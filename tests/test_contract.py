@@ -88,6 +88,7 @@ def test_buffer_contract(name):
 @pytest.mark.parametrize("name", component_names("env"))
 def test_level_space_contract(name):
     package = {"jaxnav": ("jaxmarl", "jaxnav"), "xland": ("xminigrid", "xland"), "navix": ("navix", "navix"),
+               "craftax": ("craftax", "craftax"),
                **{e: ("gymnax", "gymnax") for e in ("cartpole", "acrobot", "pendulum")}}.get(name)
     if package:
         require(*package)

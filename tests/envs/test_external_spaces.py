@@ -20,16 +20,19 @@ SPACES = {
     "jaxnav": ["env=jaxnav", "env.max_steps=12", "env.held_out=[SingleNav1]", "agent.network.embed=16",
                "agent.network.hidden=16", "agent.network.head=16", "agent.ppo.num_minibatches=2"],
     "xland": ["env=xland", "env.max_steps=12", "agent.network.hidden=16"],
+    "craftax": ["env=craftax", "env.max_steps=12", "env.num_edits=2", "agent.network.embed=8", "agent.network.hidden=8",
+                "agent.network.head=8", "agent.ppo.num_minibatches=2"],
     "navix": ["env=navix", "env.max_steps=12", "env.held_out=[Navix-Empty-8x8-v0]", "agent.network.hidden=16"],
     **{e: [f"env={e}", "env.max_steps=12", "env.held_out_points=2", "agent.network.embed=8", "agent.network.hidden=8",
            "agent.network.head=8", "agent.ppo.num_minibatches=2"] for e in ("cartpole", "acrobot", "pendulum")},
 }
 PACKAGES = {"jaxnav": ("jaxmarl", "jaxnav"), "xland": ("xminigrid", "xland"), "navix": ("navix", "navix"),
+            "craftax": ("craftax", "craftax"),
             **{e: ("gymnax", "gymnax") for e in ("cartpole", "acrobot", "pendulum")}}
-NO_EDITOR = ("xland", "navix", "cartpole", "acrobot", "pendulum")  # PAIRED's adversary edits grids
+NO_EDITOR = ("xland", "navix", "craftax", "cartpole", "acrobot", "pendulum")  # PAIRED's adversary edits grids
 # every curriculum on each package's first space; the other gymnax systems differ only in the system
 RUNS = [(space, c) for space in ("jaxnav", "xland", "navix", "cartpole") for c in CURRICULA if not (space in NO_EDITOR and c == "paired")]
-RUNS += [("acrobot", "dr"), ("pendulum", "accel")]
+RUNS += [("acrobot", "dr"), ("pendulum", "accel"), ("craftax", "dr"), ("craftax", "accel")]  # Craftax compiles slowly
 
 
 @pytest.fixture(scope="module")
