@@ -6,6 +6,7 @@
     python experiments/benchmark.py evaluate [--run-dir RUN] --levels 10000 --episodes 10 --json eval.json
     python experiments/benchmark.py xland-tables --rulesets 1000000 --json xland.json
     python experiments/benchmark.py update-gap --rounds 5 --updates 4 --seeds 4 --json gap.json
+    python experiments/benchmark.py adapters [SPACES ...] --num-envs 4096 --num-steps 64 --json adapters.json
 
 Subcommands:
     env         jitted random-policy rollout over many parallel mazes (auto-replay): compile
@@ -26,6 +27,12 @@ Subcommands:
     update-gap  ued's DR update (32 x 256 by default) against a minimal hand-written rollout + PPO
                 update on the same env and network, timed alternately in one process: the median
                 ratio; with ``--seeds S`` also DR, robust PLR and ACCEL with S vmapped seeds.
+    adapters    each external level space (gymnax's classic control, NAVIX, Craftax) under
+                ``auto_replay`` with random actions against the package's own random rollout
+                (its auto-resetting ``step`` from its own resets), both on ``--num-envs``
+                parallel environments, alternated in one process: env steps per second and the
+                median time ratio (adapter / package); ``--train-updates N`` also times N DR
+                updates on each space.
 
 Figures are recorded in BENCHMARKS.md with the command and machine that produced them.
 """
@@ -488,6 +495,150 @@ def bench_xland_tables(args) -> dict:
     return out
 
 
+def _random_action(key, space, shape=()):
+    from ued.types import Box
+
+    if isinstance(space, Box):
+        return jax.random.uniform(key, shape + tuple(space.shape), minval=space.low, maxval=space.high)
+    return jax.random.randint(key, shape, 0, space.n)
+
+
+def _checksum(obs):
+    return sum(jnp.sum(jnp.asarray(x, jnp.float32)) for x in jax.tree.leaves(obs))
+
+
+def _adapter_rollout(env, num_envs: int, num_steps: int):
+    """ued's side: the adapter under ``auto_replay``, random actions, ``num_envs`` levels."""
+    from ued.envs.wrappers import auto_replay
+
+    wrapped = auto_replay(env)
+    step = jax.vmap(wrapped.step, in_axes=(0, 0, 0, None))
+
+    def run(levels, key):
+        _, state = jax.vmap(env.reset_to_level, in_axes=(0, 0, None))(jax.random.split(key, num_envs), levels,
+                                                                      env.default_params)
+
+        def body(carry, key):
+            state, total = carry
+            k_act, k_step = jax.random.split(key)
+            actions = _random_action(k_act, env.action_space, (num_envs,))
+            obs, state, reward, done, _ = step(jax.random.split(k_step, num_envs), state, actions, env.default_params)
+            return (state, total + _checksum(obs) + jnp.sum(reward)), None
+
+        return jax.lax.scan(body, (state, 0.0), jax.random.split(key, num_steps))[0][1]
+
+    return run
+
+
+def _package_rollouts(name: str, num_envs: int, num_steps: int):
+    """The package's own random rollout with its own auto-reset ``step`` (and its own reset
+    distribution): ``key -> checksum``."""
+
+    def scan(reset, step, action_of):
+        def run(key):
+            carry = jax.vmap(reset)(jax.random.split(key, num_envs))
+
+            def body(c, key):
+                carry, total = c
+                k_act, k_step = jax.random.split(key)
+                actions = action_of(k_act)
+                carry, obs, reward = jax.vmap(step)(jax.random.split(k_step, num_envs), carry, actions)
+                return (carry, total + _checksum(obs) + jnp.sum(reward)), None
+
+            return jax.lax.scan(body, (carry, 0.0), jax.random.split(key, num_steps))[0][1]
+
+        return run
+
+    if name in ("cartpole", "acrobot", "pendulum"):
+        import gymnax
+
+        env, params = gymnax.make({"cartpole": "CartPole-v1", "acrobot": "Acrobot-v1", "pendulum": "Pendulum-v1"}[name])
+        space = env.action_space(params)
+
+        def reset(k):
+            return env.reset(k, params)[1]
+
+        def step(k, s, a):
+            obs, s, r, *_ = env.step(k, s, a, params)
+            return s, obs, r
+
+        def act(k):
+            if hasattr(space, "n"):
+                return jax.random.randint(k, (num_envs,), 0, space.n)
+            return jax.random.uniform(k, (num_envs, *space.shape), minval=space.low, maxval=space.high)
+
+        return scan(reset, step, act)
+    if name == "navix":
+        import navix
+        from navix import observations
+
+        env = navix.make("Navix-DoorKey-Random-8x8-v0", observation_fn=observations.symbolic_first_person)
+
+        def step(k, ts, a):
+            ts = env.step(ts, a)
+            return ts, ts.observation, ts.reward
+
+        return scan(env.reset, step, lambda k: jax.random.randint(k, (num_envs,), 0, 7))
+    if name == "craftax":
+        from craftax.craftax_classic.envs.craftax_symbolic_env import CraftaxClassicSymbolicEnv
+
+        env = CraftaxClassicSymbolicEnv()
+        params = env.default_params
+
+        def step(k, s, a):
+            obs, s, r, *_ = env.step(k, s, a, params)
+            return s, obs, r
+
+        return scan(lambda k: env.reset(k, params)[1], step, lambda k: jax.random.randint(k, (num_envs,), 0, 17))
+    raise ValueError(name)
+
+
+def bench_adapters(args) -> dict:
+    """Each adapter's random rollout against the package's own, alternated in one process; and
+    optionally a DR training update on each."""
+    from hydra import compose, initialize_config_dir
+
+    from ued.run.config import CONF_DIR
+    from hydra.utils import instantiate
+
+    out = {"benchmark": "adapters", "num_envs": args.num_envs, "num_steps": args.num_steps, "rounds": args.rounds}
+    for name in args.spaces:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = compose(config_name="config", overrides=[f"env={name}"])
+        space = instantiate(cfg.env)
+        levels = jax.jit(jax.vmap(space.generator.sample))(jax.random.split(jax.random.key(0), args.num_envs))
+        ours = jax.jit(_adapter_rollout(space.env, args.num_envs, args.num_steps))
+        theirs = jax.jit(_package_rollouts(name, args.num_envs, args.num_steps))
+        jax.block_until_ready(ours(levels, jax.random.key(1)))
+        jax.block_until_ready(theirs(jax.random.key(1)))
+        t_ours, t_theirs = [], []
+        for r in range(args.rounds):  # alternate, so machine load hits both alike
+            t0 = time.perf_counter()
+            jax.block_until_ready(ours(levels, jax.random.key(2 + r)))
+            t_ours.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            jax.block_until_ready(theirs(jax.random.key(2 + r)))
+            t_theirs.append(time.perf_counter() - t0)
+        steps = args.num_envs * args.num_steps
+        med = lambda x: sorted(x)[len(x) // 2]  # noqa: E731
+        ratios = sorted(a / b for a, b in zip(t_ours, t_theirs))
+        out[f"{name}_adapter_steps_per_s"] = steps / med(t_ours)
+        out[f"{name}_package_steps_per_s"] = steps / med(t_theirs)
+        out[f"{name}_time_ratio_median"] = ratios[len(ratios) // 2]
+        out[f"{name}_time_ratio_range"] = f"{ratios[0]:.3f}-{ratios[-1]:.3f}"
+        if args.train_updates:
+            targs = argparse.Namespace(overrides=[f"env={name}", "curriculum=dr", f"num_envs={args.train_envs}",
+                                                  f"num_steps={args.train_steps}"], updates=args.train_updates)
+            res = bench_train(targs)
+            out[f"{name}_dr_seconds_per_update"] = res["seconds_per_update"]
+            out[f"{name}_dr_train_steps_per_s"] = res["train_steps_per_s"]
+        print(f"{name}: adapter {out[f'{name}_adapter_steps_per_s']:,.0f} steps/s, package "
+              f"{out[f'{name}_package_steps_per_s']:,.0f} steps/s, time ratio {out[f'{name}_time_ratio_median']:.3f}",
+              flush=True)
+    out["peak_rss_mib"] = peak_rss_mib()
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="which", required=True)
@@ -528,9 +679,18 @@ def main(argv=None) -> None:
     p_gap.add_argument("--rounds", type=int, default=5, help="alternating rounds of ued and minimal updates")
     p_gap.add_argument("--seeds", type=int, default=0, help="also time DR, robust PLR and ACCEL with this many vmapped seeds")
     p_gap.add_argument("--json", default=None)
+    p_ad = sub.add_parser("adapters", help="each adapter's random rollout against its package's own")
+    p_ad.add_argument("spaces", nargs="*", default=["cartpole", "acrobot", "pendulum", "navix", "craftax"])
+    p_ad.add_argument("--num-envs", type=int, default=4096)
+    p_ad.add_argument("--num-steps", type=int, default=64)
+    p_ad.add_argument("--rounds", type=int, default=5)
+    p_ad.add_argument("--train-updates", type=int, default=0, help="also time this many DR updates on each space")
+    p_ad.add_argument("--train-envs", type=int, default=32)
+    p_ad.add_argument("--train-steps", type=int, default=256)
+    p_ad.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    result = {"update-gap": bench_update_gap, "env": bench_env, "train": bench_train, "components": bench_components,
+    result = {"adapters": bench_adapters, "update-gap": bench_update_gap, "env": bench_env, "train": bench_train, "components": bench_components,
               "evaluate": bench_evaluate, "xland-tables": bench_xland_tables}[args.which](args)
     result["machine"] = machine()
     width = max(len(k) for k in result)

@@ -151,6 +151,18 @@ def test_held_out_levels_are_the_packages_fixed_layouts():
     assert img.shape[-1] == 3 and len(np.unique(np.asarray(img).reshape(-1, 3), axis=0)) > 2
 
 
+def test_the_paired_editor_builds_interior_layouts():
+    from ued.envs.navix import navix_editor
+
+    editor = navix_editor(8, 8)
+    assert (editor.height, editor.width) == (6, 6)
+    walls = jnp.zeros((6, 6), bool).at[2, :].set(True).at[2, 5].set(False)
+    level = editor.build(walls, jnp.array([4, 5]), jnp.array([0, 0]), jax.random.key(0))  # goal (x=4, y=5)
+    assert level.goal_pos.tolist() == [6, 5] and level.player_pos.tolist() == [1, 1] and not bool(level.has_door)
+    assert np.asarray(level.walls[0]).all() and np.asarray(level.walls[3, 1:6]).all() and not bool(level.walls[3, 6])
+    assert bool(valid_level(level)) and bool(is_solvable(level))
+
+
 @pytest.mark.parametrize("call,message", [
     (lambda: navix_generator("Navix-Nope-v0"), "unknown NAVIX environment 'Navix-Nope-v0'; valid: Navix-Empty-5x5-v0"),
     (lambda: navix_generator("Navix-Dynamic-Obstacles-8x8-v0"), "suite Navix-Dynamic-Obstacles-8x8-v0: NAVIX layouts with ball"),

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from ued.types import Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
+from ued.types import Discrete, GridEditor, LevelEnv, LevelGenerator, LevelSpace, Mutator
 
 INSTALL = "pip install -e '.[navix]'  (or: pip install navix==0.7.4)"
 KEY_ID = 3  # the key id DoorKey's door requires (the package's DoorKey)
@@ -372,6 +372,22 @@ def navix_mutator(num_edits: int = 5) -> Mutator:
     return Mutator(mutate=mutate)
 
 
+def navix_editor(height: int, width: int) -> GridEditor:
+    """PAIRED's editor for NAVIX levels: the adversary edits the ``(H - 2) x (W - 2)`` interior
+    (the border stays walled); the player and goal on the chosen cells, a random heading, no
+    lava, key or door."""
+
+    def build(walls, goal, agent, key):
+        full = jnp.ones((height, width), bool).at[1:-1, 1:-1].set(walls.astype(bool))
+        cell = lambda xy: jnp.stack([xy[1], xy[0]]).astype(jnp.int32) + 1  # noqa: E731  interior (x, y) -> (row, col)
+        zero = jnp.zeros(2, jnp.int32)
+        return NavixLevel(walls=full, lava=jnp.zeros((height, width), bool), player_pos=cell(agent),
+                          player_dir=jax.random.randint(key, (), 0, 4), goal_pos=cell(goal), key_pos=zero,
+                          door_pos=zero, has_door=jnp.asarray(False))
+
+    return GridEditor(height=height - 2, width=width - 2, build=build)
+
+
 def navix_renderer(height: int, width: int):
     """Level images through the package's RGB renderer (``observations.rgb``, its sprites),
     the level built as at reset. Returns ``level -> uint8 (32 H, 32 W, 3)`` (jittable)."""
@@ -417,9 +433,9 @@ def navix_level_space(suite: str = "Navix-DoorKey-Random-8x8-v0", height: int = 
     held = named_levels(tuple(held_out), height, width) if held_out else None
     return LevelSpace(env=env, generator=generator, mutator=navix_mutator(num_edits), held_out=held,
                       held_out_names=tuple(held_out or ()), level_stats=navix_level_stats,
-                      render=navix_renderer(height, width), name="navix")
+                      render=navix_renderer(height, width), name="navix", editor=navix_editor(height, width))
 
 
 __all__ = ["GridObs", "NavixLevel", "NavixState", "build_state", "is_solvable", "level_from_state", "make_navix",
-           "named_levels", "navix_generator", "navix_level_space", "navix_level_stats", "navix_mutator",
+           "named_levels", "navix_editor", "navix_generator", "navix_level_space", "navix_level_stats", "navix_mutator",
            "navix_renderer", "valid_level"]
