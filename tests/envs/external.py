@@ -1,0 +1,89 @@
+"""What the adapters' configuration-only tests share: tiny settings per level space and the checks
+(2-update runs of a curriculum, PAIRED designing levels or refused, the CVaR evaluator)."""
+
+import math
+import os
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from tests.extras import require
+from tests.tiny import CURRICULA, shrink  # noqa: F401  (CURRICULA for the test files)
+from ued.evaluate.run import evaluate_runs
+from ued.run.logger import read_jsonl
+from ued.train import CONF_DIR, ConfigError, train
+
+COMMON = ["num_envs=4", "num_steps=16", "num_updates=2", "updates_per_chunk=1", "eval.every=0", "eval.attempts=1",
+          "eval.random_levels=0", "eval.render=false", "progress=false", "checkpoint_every=0"]
+SPACES = {
+    "jaxnav": ["env=jaxnav", "env.max_steps=12", "env.held_out=[SingleNav1]", "agent.network.embed=16",
+               "agent.network.hidden=16", "agent.network.head=16", "agent.ppo.num_minibatches=2"],
+    "xland": ["env=xland", "env.max_steps=12", "agent.network.hidden=16"],
+    "craftax": ["env=craftax", "env.max_steps=12", "env.num_edits=2", "agent.network.embed=8", "agent.network.hidden=8",
+                "agent.network.head=8", "agent.ppo.num_minibatches=2"],
+    "navix": ["env=navix", "env.max_steps=12", "env.held_out=[Navix-Empty-8x8-v0]", "agent.network.hidden=16"],
+    **{e: [f"env={e}", "env.max_steps=12", "env.held_out_points=2", "agent.network.embed=8", "agent.network.hidden=8",
+           "agent.network.head=8", "agent.ppo.num_minibatches=2"] for e in ("cartpole", "acrobot", "pendulum")},
+}
+PACKAGES = {"jaxnav": ("jaxmarl", "jaxnav"), "xland": ("xminigrid", "xland"), "navix": ("navix", "navix"),
+            "craftax": ("craftax", "craftax"),
+            **{e: ("gymnax", "gymnax") for e in ("cartpole", "acrobot", "pendulum")}}
+def overrides(space, xland_path, *extra):
+    out = [*COMMON, *SPACES[space], *extra]
+    if space == "xland":
+        out.append(f"env.path={xland_path}")
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=out)
+
+
+def xland_path(space, request):
+    return request.getfixturevalue("xland_benchmark") if space == "xland" else None
+
+
+def check_training(space, curriculum, tmp_path, request):
+    """A 2-update run of ``curriculum`` on ``space`` from the configuration alone."""
+    require(*PACKAGES[space])
+    path = xland_path(space, request)
+    media = ["eval.render=true", "eval.random_levels=2"] if (space, curriculum) == ("xland", "plr") else []
+    summary = train(overrides(space, path, f"curriculum={curriculum}", *shrink(curriculum), *media), str(tmp_path))
+    assert summary["complete"]
+    rows = read_jsonl(str(tmp_path / "metrics.jsonl"))
+    assert [r["update"] for r in rows] == [1, 2]
+    assert all(math.isfinite(r["loss"]) and r["nonfinite"] == 0 for r in rows)
+    assert any(k.startswith("curriculum/") for k in rows[0])
+    if curriculum in ("plr", "accel"):
+        assert rows[-1]["curriculum/buffer_fill"] > 0
+    if space == "xland" and curriculum == "plr":  # images of the proposed and top-scoring rulesets
+        assert {"proposed_0000002.png", "top_levels_0000002.png"} <= set(os.listdir(tmp_path / "media"))
+
+
+def check_paired(space, tmp_path):
+    """PAIRED's adversary designs the level space's levels (at most ``n_walls`` walls)."""
+    require(*PACKAGES[space])
+    summary = train(overrides(space, None, "curriculum=paired", "curriculum.n_walls=5"), str(tmp_path))
+    assert summary["complete"]
+    rows = read_jsonl(str(tmp_path / "metrics.jsonl"))
+    assert all(math.isfinite(r["curriculum/regret"]) for r in rows)
+    assert all(0 <= r["curriculum/level_walls"] <= 5 for r in rows)  # the adversary placed at most n_walls blocks
+    return rows
+
+
+def check_paired_refused(space, tmp_path, request):
+    require(*PACKAGES[space])
+    path = xland_path(space, request)
+    with pytest.raises(ConfigError, match=f"the {space} level space has no editor for the adversary"):
+        train(overrides(space, path, "curriculum=paired"), str(tmp_path))
+
+
+def check_cvar(space, tmp_path, request):
+    """The CVaR evaluator on a 1-update run; returns its summary and levels.csv."""
+    require(*PACKAGES[space])
+    path = xland_path(space, request)
+    train(overrides(space, path, "num_updates=1"), str(tmp_path / "run"))
+    [summary] = evaluate_runs([str(tmp_path / "run")], num_levels=20, episodes=2, alphas=[10, 100],
+                              parallel_episodes=16, verbose=False)
+    assert summary["level_space"] == space and summary["num_levels"] == 20
+    s = summary["seeds"][0]
+    assert 0.0 <= s["cvar"]["10.0"] <= 1.0 and s["cvar_levels"]["10.0"] == 2
+    return s, np.genfromtxt(f"{summary['path']}/levels.csv", delimiter=",", names=True)

@@ -1,0 +1,27 @@
+"""Every curriculum on NAVIX, DR and ACCEL on Craftax, PAIRED designing NAVIX levels and the CVaR
+evaluator on NAVIX, through config only (2 updates each)."""
+
+import pytest
+
+from tests.envs.external import CURRICULA, check_cvar, check_paired, check_training
+
+RUNS = [("navix", c) for c in CURRICULA if c != "paired"] + [("craftax", "dr"), ("craftax", "accel")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("space,curriculum", RUNS)
+def test_every_curriculum_trains_on_the_level_space(space, curriculum, tmp_path, request):
+    check_training(space, curriculum, tmp_path, request)
+
+
+@pytest.mark.slow
+def test_paired_designs_navix_levels(tmp_path):
+    rows = check_paired("navix", tmp_path)
+    assert all(r["curriculum/level_has_door"] == 0 for r in rows)  # the editor places no key or door
+
+
+@pytest.mark.slow
+def test_the_cvar_evaluator_runs_on_navix(tmp_path, request):
+    s, levels = check_cvar("navix", tmp_path, request)
+    assert set(s["named"]) == {"Navix-Empty-8x8-v0"}  # the package's fixed layout, by name
+    assert (levels["has_door"] == 1).all() and (levels["walls"] >= 5).all()  # the package's DoorKey layouts
