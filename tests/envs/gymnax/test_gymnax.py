@@ -154,6 +154,8 @@ def test_action_spaces_and_the_vector_agent():
      "tie link_mass_2: 'link_length_1' is not a varied parameter"),
     (lambda: gymnax_generator({"length": [2.0, 1.0]}), r"ranges.length must be \[low, high\] with 0 < low <= high"),
     (lambda: gymnax_mutator({"length": [1.0, 2.0]}, step=0.0), r"mutation step must be in \(0, 1\]"),
+    (lambda: make_gymnax("CartPole-v1", upright_tolerance=0.3), "upright_tolerance is Pendulum-v1's success threshold"),
+    (lambda: make_gymnax("Pendulum-v1", ("l",), upright_tolerance=-1.0), r"upright_tolerance must be in \(0, pi\]"),
     (lambda: gymnax_level_space(held_out_grid_ranges={"gravity": [1.0, 2.0]}),
      "held_out_grid.gravity is not a varied parameter"),
 ])

@@ -94,7 +94,7 @@ def _float_fields(params) -> list:
 
 def make_gymnax(env_name: str = "CartPole-v1", varied: Sequence[str] = ("length", "masspole"),
                 tie: Mapping[str, str] | None = None, max_steps: int | None = None,
-                upright_tolerance: float = 0.25) -> LevelEnv:
+                upright_tolerance: float | None = None) -> LevelEnv:
     """A gymnax classic-control system as a ``LevelEnv`` whose levels set ``varied`` parameters.
 
     Args:
@@ -103,7 +103,8 @@ def make_gymnax(env_name: str = "CartPole-v1", varied: Sequence[str] = ("length"
         tie: ``{field: varied field}``: fields set to a varied field's value (JaxUED's Acrobot
             varies one link length and one link mass, both links alike).
         max_steps: the episode time limit (default: the package's).
-        upright_tolerance: Pendulum's success: the final angle within this many radians of upright.
+        upright_tolerance: Pendulum's success: the final angle within this many radians of
+            upright (default 0.25); None for the other systems, which refuse a value.
 
     Levels are ``{name: float32 ()}`` for ``name`` in ``varied``. A level with a non-finite or
     non-positive value (every varied parameter is a positive physical quantity) is not played:
@@ -133,6 +134,13 @@ def make_gymnax(env_name: str = "CartPole-v1", varied: Sequence[str] = ("length"
     for name, source in tie.items():
         if source not in varied:
             raise ValueError(f"tie {name}: {source!r} is not a varied parameter ({', '.join(varied)})")
+    if system.success != "upright" and upright_tolerance is not None:
+        raise ValueError(f"upright_tolerance is Pendulum-v1's success threshold; {env_name} succeeds by its "
+                         f"{'time limit' if system.success == 'survive' else 'termination'} (leave it null)")
+    if system.success == "upright":
+        upright_tolerance = 0.25 if upright_tolerance is None else upright_tolerance
+        if not isinstance(upright_tolerance, (int, float)) or not 0 < upright_tolerance <= math.pi:
+            raise ValueError(f"upright_tolerance must be in (0, pi] radians, got {upright_tolerance!r}")
     space = env.action_space(base)
     if system.success == "upright":
         action_space = Box(low=float(space.low), high=float(space.high), shape=tuple(space.shape))
@@ -325,7 +333,7 @@ def gymnax_level_space(env_name: str = "CartPole-v1", ranges: Mapping[str, Seque
                        tie: Mapping[str, str] | None = None, log_uniform: bool = False,
                        held_out_grid_ranges: Mapping[str, Sequence[float]] | None = None, held_out_points: int = 4,
                        max_steps: int | None = None, num_edits: int = 1, mutation_step: float = 0.1,
-                       upright_tolerance: float = 0.25) -> LevelSpace:
+                       upright_tolerance: float | None = None) -> LevelSpace:
     """A gymnax classic-control level space (``env=cartpole``, ``env=acrobot``, ``env=pendulum``).
 
     Args:
@@ -339,7 +347,7 @@ def gymnax_level_space(env_name: str = "CartPole-v1", ranges: Mapping[str, Seque
         held_out_points: grid values per parameter.
         max_steps: episode time limit (default: the package's).
         num_edits, mutation_step: the ACCEL mutator.
-        upright_tolerance: Pendulum's success threshold in radians.
+        upright_tolerance: Pendulum's success threshold in radians (default 0.25); only Pendulum takes one.
 
     Raises:
         ValueError: an unknown system or parameter, bad ranges.
