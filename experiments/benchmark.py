@@ -632,9 +632,11 @@ def bench_adapters(args) -> dict:
             res = bench_train(targs)
             out[f"{name}_dr_seconds_per_update"] = res["seconds_per_update"]
             out[f"{name}_dr_train_steps_per_s"] = res["train_steps_per_s"]
+        dr = (f", DR {out[f'{name}_dr_seconds_per_update']:.2f} s/update "
+              f"({out[f'{name}_dr_train_steps_per_s']:,.0f} steps/s)") if args.train_updates else ""
         print(f"{name}: adapter {out[f'{name}_adapter_steps_per_s']:,.0f} steps/s, package "
-              f"{out[f'{name}_package_steps_per_s']:,.0f} steps/s, time ratio {out[f'{name}_time_ratio_median']:.3f}",
-              flush=True)
+              f"{out[f'{name}_package_steps_per_s']:,.0f} steps/s, time ratio {out[f'{name}_time_ratio_median']:.3f}"
+              f"{dr}", flush=True)
     out["peak_rss_mib"] = peak_rss_mib()
     return out
 
