@@ -131,6 +131,7 @@ def test_curriculum_contract(curriculum, tmp_path):
     # env-step accounting: training rollouts plus what the curriculum reported, exactly
     last = [r for r in rows if r["update"] == 4]
     curriculum_steps = sum(r["curriculum_env_steps"] for r in last)
+    jax.effects_barrier()  # the counting callbacks run asynchronously: wait for the last ones
     assert ENV_STEPS[0] == 4 * seeds * cfg.num_envs * cfg.num_steps + curriculum_steps
     assert all(r["total_env_steps"] == r["env_steps"] + r["curriculum_env_steps"] for r in rows)
     # exact resume from the checkpoint of update 2

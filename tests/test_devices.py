@@ -26,7 +26,9 @@ def sharded(tmp_path_factory):
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out / "result.json") as f:
         result = json.load(f)
-    result["multihost"] = {shard: multihost(out, shard) for shard in ("envs", "seeds")}
+    # across processes only the env split (its update all-reduces gradients between hosts); the seed split
+    # shares the same process-spanning mesh code and is checked on one process above
+    result["multihost"] = {"envs": multihost(out, "envs")}
     return result
 
 
@@ -100,7 +102,7 @@ def test_checkpoint_of_a_sharded_run_resumes_on_one_device(sharded):
     _assert_same_run(sharded["envs_1"], sharded["envs_4_then_1"])
 
 
-@pytest.mark.parametrize("shard,alone", [("envs", "envs_1"), ("seeds", "seeds_1")])
+@pytest.mark.parametrize("shard,alone", [("envs", "envs_1")])
 def test_multi_host_run_equals_one_device(sharded, shard, alone):
     """Two processes (2 devices each) train one run into process 0's directory: it equals the
     one-device run, through a checkpoint both wrote and both resumed from; only process 0 writes

@@ -16,6 +16,7 @@ from craftax.craftax_classic.envs.craftax_symbolic_env import CraftaxClassicSymb
 from ued.envs.craftax import craftax_level_space, craftax_mutator, make_craftax  # noqa: E402
 
 SPACE = craftax_level_space("classic", max_steps=30)
+STEP, SAMPLE = jax.jit(SPACE.env.step), jax.jit(SPACE.generator.sample)  # compiled once for the module
 
 
 def test_a_level_is_the_packages_world_and_steps_are_its_own():
@@ -23,13 +24,13 @@ def test_a_level_is_the_packages_world_and_steps_are_its_own():
     params = package.default_params.replace(max_timesteps=30)
     key = jax.random.key(4)
     pobs, pstate = package.reset_env(key, params)
-    level = jax.jit(SPACE.generator.sample)(key)
+    level = SAMPLE(key)
     raw = lambda x: jax.random.key_data(x) if jnp.issubdtype(jnp.asarray(x).dtype, jax.dtypes.prng_key) else x  # noqa: E731
     for a, b in zip(jax.tree.leaves(level), jax.tree.leaves(pstate)):
         np.testing.assert_array_equal(raw(a), raw(b))
     obs, state = SPACE.env.reset_to_level(key, level, None)
     np.testing.assert_array_equal(obs, pobs)
-    step, package_step = jax.jit(SPACE.env.step), jax.jit(package.step_env)
+    step, package_step = STEP, jax.jit(package.step_env)
     actions = jax.random.randint(jax.random.key(5), (30,), 0, 17)
     for t in range(30):
         k = jax.random.key(100 + t)
@@ -43,21 +44,20 @@ def test_a_level_is_the_packages_world_and_steps_are_its_own():
 
 
 def test_solved_is_the_chosen_achievement_at_the_episodes_end():
-    env, _ = make_craftax("classic", max_steps=2, success_achievement="COLLECT_WOOD")
-    level = jax.jit(SPACE.generator.sample)(jax.random.key(0))
-    _, state = env.reset_to_level(jax.random.key(1), level, None)
+    _, state = SPACE.env.reset_to_level(jax.random.key(1), SAMPLE(jax.random.key(0)), None)
+    state = state.replace(inner=state.inner.replace(timestep=jnp.asarray(28, state.inner.timestep.dtype)))
     noop = jnp.int32(0)
-    for achieved in (False, True):
+    for achieved in (False, True):  # SPACE counts COLLECT_DIAMOND; its episodes end at step 30
         s = state.replace(inner=state.inner.replace(
-            achievements=state.inner.achievements.at[Achievement.COLLECT_WOOD.value].set(achieved)))
-        _, s, _, done, info = env.step(jax.random.key(2), s, noop, None)
+            achievements=state.inner.achievements.at[Achievement.COLLECT_DIAMOND.value].set(achieved)))
+        _, s, _, done, info = STEP(jax.random.key(2), s, noop, None)
         assert not bool(done) and not bool(info["solved"])  # not before the episode ends
-        _, s, _, done, info = env.step(jax.random.key(3), s, noop, None)
+        _, s, _, done, info = STEP(jax.random.key(3), s, noop, None)
         assert bool(done) and bool(info["solved"]) == achieved
 
 
 def test_the_mutator_swaps_blocks_of_the_central_region_and_keeps_their_counts():
-    level = jax.jit(SPACE.generator.sample)(jax.random.key(0))
+    level = SAMPLE(jax.random.key(0))
     child = jax.jit(craftax_mutator(num_edits=30, region=16).mutate)(jax.random.key(1), level)
     before, after = np.asarray(level.map), np.asarray(child.map)
     changed = np.argwhere(before != after)
