@@ -74,7 +74,7 @@ def test_the_mutator_swaps_blocks_of_the_central_region_and_keeps_their_counts()
     (lambda: make_craftax("tiny"), "unknown Craftax variant 'tiny'; valid: classic, full"),
     (lambda: make_craftax("classic", success_achievement="WIN"), "unknown Craftax achievement 'WIN'; valid: COLLECT_WOOD"),
     (lambda: make_craftax("classic", max_steps=0), "max_steps must be a positive integer, got 0"),
-    (lambda: craftax_mutator(region=1), "craftax region must be a positive integer"),
+    (lambda: craftax_mutator(region=1), "craftax region must be an integer >= 2, got 1"),
 ])
 def test_bad_settings_are_one_line_errors(call, message):
     with pytest.raises(ValueError, match=message) as e:

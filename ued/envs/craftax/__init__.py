@@ -134,11 +134,11 @@ def craftax_mutator(num_edits: int = 30, region: int = 16) -> Mutator:
     type keeps its count.
 
     Raises:
-        ValueError: ``num_edits`` or ``region`` not a positive integer.
+        ValueError: ``num_edits`` below 1 or ``region`` below 2.
     """
-    for name, v in (("num_edits", num_edits), ("region", region)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 2 - (name == "num_edits"):
-            raise ValueError(f"craftax {name} must be a positive integer, got {v!r}")
+    for name, v, low in (("num_edits", num_edits, 1), ("region", region, 2)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < low:
+            raise ValueError(f"craftax {name} must be an integer >= {low}, got {v!r}")
 
     def edit(level, key):
         ground = _ground(level)

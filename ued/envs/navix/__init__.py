@@ -245,14 +245,14 @@ def make_navix(height: int = 8, width: int = 8, max_steps: int = 100, radius: in
                     get_level=lambda s: s.level, name="navix", max_episode_steps=max_steps)
 
 
-def _at(grid, pos):
-    h, w = grid.shape
-    inside = (pos[0] >= 0) & (pos[0] < h) & (pos[1] >= 0) & (pos[1] < w)
-    return inside & grid[jnp.clip(pos[0], 0, h - 1), jnp.clip(pos[1], 0, w - 1)]
-
-
 def _inside(pos, h, w):
     return (pos[0] >= 0) & (pos[0] < h) & (pos[1] >= 0) & (pos[1] < w)
+
+
+def _at(grid, pos):
+    """``grid[pos]``, False outside the grid."""
+    h, w = grid.shape
+    return _inside(pos, h, w) & grid[jnp.clip(pos[0], 0, h - 1), jnp.clip(pos[1], 0, w - 1)]
 
 
 def valid_level(level: NavixLevel):
@@ -283,7 +283,6 @@ def _flood(passable, start):
 
 
 def _adjacent(region, pos):
-    h, w = region.shape
     return jnp.any(jnp.stack([_at(region, pos + d) for d in jnp.array([[0, 1], [1, 0], [0, -1], [-1, 0]])]))
 
 
@@ -356,13 +355,11 @@ def navix_mutator(num_edits: int = 5) -> Mutator:
         same = lambda p: jnp.all(p == cell)  # noqa: E731
         occupied = same(level.player_pos) | same(level.goal_pos) | (level.has_door & (same(level.key_pos) | same(level.door_pos)))
         r, c = cell
-        walls = level.walls.at[r, c].set(jnp.where((kind == 0) & ~occupied, ~level.walls[r, c], level.walls[r, c]))
-        walls = walls.at[r, c].set(walls[r, c] & ~((kind == 1) & ~occupied))
-        lava = level.lava.at[r, c].set(jnp.where((kind == 1) & ~occupied, ~level.lava[r, c], level.lava[r, c]))
-        lava = lava.at[r, c].set(lava[r, c] & ~((kind == 0) & ~occupied & walls[r, c]))
-        move_goal = (kind == 2) & ~occupied
-        walls = walls.at[r, c].set(walls[r, c] & ~move_goal)
-        lava = lava.at[r, c].set(lava[r, c] & ~move_goal)
+        flip_wall, flip_lava, move_goal = [(kind == k) & ~occupied for k in range(3)]
+        wall, hot = level.walls[r, c], level.lava[r, c]
+        # the edited cell holds at most one of wall and lava; the goal's new cell holds neither
+        walls = level.walls.at[r, c].set(jnp.where(flip_wall, ~wall, wall & ~(flip_lava | move_goal)))
+        lava = level.lava.at[r, c].set(jnp.where(flip_lava, ~hot, hot & ~(flip_wall | move_goal)))
         goal = jnp.where(move_goal, cell, level.goal_pos)
         return level.replace(walls=walls, lava=lava, goal_pos=goal), None
 
