@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ued
-from tests.extras import require
+from tests.extras import PACKAGES, require
 from tests.tiny import BUFFERS, CURRICULA, ENV_STEPS, SCORES, tiny_config
 from ued.envs.maze import maze_level_space, random_maze_generator
 from ued.rollout import make_rollout
@@ -87,9 +87,7 @@ def test_buffer_contract(name):
 
 @pytest.mark.parametrize("name", component_names("env"))
 def test_level_space_contract(name):
-    package = {"jaxnav": ("jaxmarl", "jaxnav"), "xland": ("xminigrid", "xland"), "navix": ("navix", "navix"),
-               "craftax": ("craftax", "craftax"),
-               **{e: ("gymnax", "gymnax") for e in ("cartpole", "acrobot", "pendulum")}}.get(name)
+    package = PACKAGES.get(name)
     if package:
         require(*package)
     if name == "xland":

@@ -145,9 +145,10 @@ def test_the_readme_commands_are_accepted_exactly_as_written():
         first = [a.split(",")[0] if "=" in a and not a.startswith(("+preset", "preset")) else a for a in args]  # a sweep's first job
         more_devices = any(a.startswith("devices=") and a != "devices=all" for a in first)
         if (any(a.startswith("run_dir=") for a in first) or "env=xland" in first or more_devices
-                or "distributed=true" in first):
-            # XLand's benchmark is downloaded when built, and a multi-device example needs those
-            # devices (tests/test_devices.py runs them on simulated ones); composing is what is checked here
+                or "distributed=true" in first or "env=kinetix" in first):
+            # XLand's benchmark is downloaded when built, a multi-device example needs those devices
+            # (tests/test_devices.py runs them on simulated ones), Kinetix's package lives in its own
+            # environment (tests/envs/kinetix); composing is what is checked here
             compose_config(first)
             continue
         parts = build(*first, "eval.random_levels=0")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from tests.extras import require
+from tests.extras import PACKAGES, require
 from tests.tiny import CURRICULA, shrink  # noqa: F401  (CURRICULA for the test files)
 from ued.evaluate.run import evaluate_runs
 from ued.run.logger import read_jsonl
@@ -23,12 +23,13 @@ SPACES = {
     "craftax": ["env=craftax", "env.max_steps=12", "env.num_edits=2", "agent.network.embed=8", "agent.network.hidden=8",
                 "agent.network.head=8", "agent.ppo.num_minibatches=2"],
     "navix": ["env=navix", "env.max_steps=12", "env.held_out=[Navix-Empty-8x8-v0]", "agent.network.hidden=16"],
+    "kinetix": ["env=kinetix", "env.max_steps=12", "env.filter_steps=0", "env.num_edits=2",
+                "env.held_out_levels=[s/h0_weak_thrust,s/h2_one_wheel_car]", "agent.network.embed=8",
+                "agent.network.hidden=8", "agent.network.head=8", "agent.ppo.num_minibatches=2",
+                "agent.ppo.update_epochs=1"],
     **{e: [f"env={e}", "env.max_steps=12", "env.held_out_points=2", "agent.network.embed=8", "agent.network.hidden=8",
            "agent.network.head=8", "agent.ppo.num_minibatches=2"] for e in ("cartpole", "acrobot", "pendulum")},
 }
-PACKAGES = {"jaxnav": ("jaxmarl", "jaxnav"), "xland": ("xminigrid", "xland"), "navix": ("navix", "navix"),
-            "craftax": ("craftax", "craftax"),
-            **{e: ("gymnax", "gymnax") for e in ("cartpole", "acrobot", "pendulum")}}
 def overrides(space, xland_path, *extra):
     out = [*COMMON, *SPACES[space], *extra]
     if space == "xland":
