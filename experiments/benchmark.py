@@ -534,9 +534,10 @@ def _package_rollouts(name: str, num_envs: int, num_steps: int):
     """The package's own random rollout with its own auto-reset ``step`` (and its own reset
     distribution): ``key -> checksum``."""
 
-    def scan(reset, step, action_of):
+    def scan(reset, step, action_of, levels=None):
         def run(key):
-            carry = jax.vmap(reset)(jax.random.split(key, num_envs))
+            keys = jax.random.split(key, num_envs)
+            carry = jax.vmap(reset)(keys if levels is None else (keys, levels))
 
             def body(c, key):
                 carry, total = c
@@ -590,6 +591,25 @@ def _package_rollouts(name: str, num_envs: int, num_steps: int):
             return s, obs, r
 
         return scan(lambda k: env.reset(k, params)[1], step, lambda k: jax.random.randint(k, (num_envs,), 0, 17))
+    if name == "kinetix":  # the package's own auto-reset to a given level (``override_reset_state``), on ours
+        from kinetix.environment import ActionType, EnvParams, ObservationType, make_kinetix_env
+        from kinetix.environment import static_env_params_from_size
+
+        params = EnvParams()
+        env = make_kinetix_env(ActionType.DISCRETE, ObservationType.SYMBOLIC_FLAT, None, params,
+                               static_env_params_from_size("s"))
+        n = int(env.action_space(params).n)
+
+        def reset_to(level):
+            return lambda k: (env.reset(k, params, override_reset_state=level)[1], level)
+
+        def step(k, carry, a):
+            s, level = carry
+            obs, s, r, *_ = env.step(k, s, a, params, override_reset_state=level)
+            return (s, level), obs, r
+
+        return lambda levels: scan(lambda kl: reset_to(kl[1])(kl[0]), step,
+                                   lambda k: jax.random.randint(k, (num_envs,), 0, n), levels)
     raise ValueError(name)
 
 
@@ -608,7 +628,8 @@ def bench_adapters(args) -> dict:
         space = instantiate(cfg.env)
         levels = jax.jit(jax.vmap(space.generator.sample))(jax.random.split(jax.random.key(0), args.num_envs))
         ours = jax.jit(_adapter_rollout(space.env, args.num_envs, args.num_steps))
-        theirs = jax.jit(_package_rollouts(name, args.num_envs, args.num_steps))
+        theirs = _package_rollouts(name, args.num_envs, args.num_steps)
+        theirs = jax.jit(theirs(levels) if name == "kinetix" else theirs)  # kinetix: replays our levels
         jax.block_until_ready(ours(levels, jax.random.key(1)))
         jax.block_until_ready(theirs(jax.random.key(1)))
         t_ours, t_theirs = [], []
@@ -682,7 +703,8 @@ def main(argv=None) -> None:
     p_gap.add_argument("--seeds", type=int, default=0, help="also time DR, robust PLR and ACCEL with this many vmapped seeds")
     p_gap.add_argument("--json", default=None)
     p_ad = sub.add_parser("adapters", help="each adapter's random rollout against its package's own")
-    p_ad.add_argument("spaces", nargs="*", default=["cartpole", "acrobot", "pendulum", "navix", "craftax"])
+    p_ad.add_argument("spaces", nargs="*", default=["cartpole", "acrobot", "pendulum", "navix", "craftax"],
+                      help="level spaces; kinetix too, in the Kinetix environment (jax 0.9.0)")
     p_ad.add_argument("--num-envs", type=int, default=4096)
     p_ad.add_argument("--num-steps", type=int, default=64)
     p_ad.add_argument("--rounds", type=int, default=5)
