@@ -15,7 +15,8 @@ from kinetix.environment import ActionType, EnvParams, ObservationType, make_kin
 from kinetix.environment import static_env_params_from_size  # noqa: E402
 
 from ued.envs.kinetix import (  # noqa: E402
-    kinetix_generator, kinetix_level_space, kinetix_mutator, level_names, make_kinetix, named_levels)
+    kinetix_generator, kinetix_level_space, kinetix_mutator, level_names, make_kinetix, named_levels, noop_check,
+    pick_unsolved)
 
 SPACE = kinetix_level_space("s", max_steps=40, filter_steps=8)  # the no-op filter on short rollouts
 STEP = jax.jit(SPACE.env.step)  # compiled once for the module
@@ -83,6 +84,20 @@ def test_solved_is_the_packages_goal_flag_at_the_episodes_end():
         if done:
             break
     assert t == 39 and not bool(info["solved"]) and int(info["episode_length"]) == 40
+
+
+def test_the_noop_filter_tells_solved_scenes_and_avoids_them():
+    level = _level(0)  # h0: doing nothing drops the green ball on the red floor
+    onto_blue = level.replace(circle=level.circle.replace(position=level.circle.position.at[0].set(
+        level.circle.position[1])))
+    pair = jax.tree.map(lambda a, b: jnp.stack([a, b]), level, onto_blue)
+    solved = jax.jit(jax.vmap(noop_check("s", 8)))(jax.random.split(jax.random.key(0), 2), pair)
+    assert solved.tolist() == [False, True]
+    picks = jax.jit(jax.vmap(pick_unsolved, in_axes=(0, None, None)))(
+        jax.random.split(jax.random.key(1), 20000), jnp.arange(2), solved)
+    assert 0 < int(jnp.sum(picks == 1)) < 60  # the solved one weighs 0.001 against 1: ~20 of 20,000
+    both = pick_unsolved(jax.random.key(2), jnp.arange(2), jnp.array([True, True]))
+    assert int(both) in (0, 1)  # all solved: one of them all the same
 
 
 def test_generated_levels_are_the_packages_random_scenes():

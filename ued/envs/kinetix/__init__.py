@@ -142,15 +142,44 @@ def make_kinetix(size: str = "s", action: str = "discrete", max_steps: int | Non
                     get_level=lambda s: s.level, name="kinetix", max_episode_steps=int(params.max_timesteps))
 
 
+def noop_check(size: str = "s", steps: int = 64, dense_reward_scale: float = 0.1):
+    """The paper's no-op test: ``(key, level) -> bool ()``, True where doing nothing for ``steps``
+    steps solves the level (the first episode end within them rewarded above 0.5, as the
+    package's filter reads it)."""
+    env, params, _ = _package(size, "discrete", None, dense_reward_scale)
+    noop = jnp.int32(env.action_type.noop_action())
+
+    def solves(key, level):
+        _, state = env.reset_env(key, params, level)
+
+        def body(carry, k):
+            state, ended, solved = carry
+            _, state, reward, done, _ = env.step_env(k, state, noop, params)
+            first = done & ~ended
+            return (state, ended | done, solved | (first & (reward > 0.5))), None
+
+        (_, _, solved), _ = jax.lax.scan(body, (state, jnp.bool_(False), jnp.bool_(False)),
+                                         jax.random.split(key, steps))
+        return solved
+
+    return solves
+
+
+def pick_unsolved(key, levels, solved):
+    """One of the candidate ``levels`` (leading axis ``R``), a no-op-solved one (``solved (R,)``)
+    weighted 0.001 against 1 for the others (the package's filter weights)."""
+    weights = jnp.where(solved, 0.001, 1.0)
+    pick = jax.random.choice(key, solved.shape[0], p=weights / jnp.sum(weights))
+    return jax.tree.map(lambda x: x[pick], levels)
+
+
 def kinetix_generator(size: str = "s", filter_steps: int = 64, filter_ratio: int = 2,
                       dense_reward_scale: float = 0.1) -> LevelGenerator:
     """The package's random levels (``sample_kinetix_level`` with its default ``UEDParams``).
 
     With ``filter_steps > 0`` (the paper's setting: 64 steps, ratio 2) each level is chosen among
-    ``filter_ratio`` samples, a sample that the no-op action solves within ``filter_steps``
-    steps (its first episode end rewarded above 0.5) weighted 0.001 against 1 for the others:
-    the package's no-op filter, applied per group of ``filter_ratio`` samples instead of over a
-    whole batch.
+    ``filter_ratio`` samples by ``pick_unsolved`` after ``noop_check``: the package's no-op
+    filter, applied per group of ``filter_ratio`` samples instead of over a whole batch.
 
     Raises:
         ValueError: an unknown size, or filter settings that are not non-negative integers
@@ -164,28 +193,13 @@ def kinetix_generator(size: str = "s", filter_steps: int = 64, filter_ratio: int
     sample_one = ued_mod.make_reset_fn_sample_kinetix_level(params, static, None, env.physics_engine)
     if filter_steps == 0 or filter_ratio == 1:
         return LevelGenerator(sample=sample_one)
-    noop = jnp.int32(env.action_type.noop_action())
-
-    def noop_solves(key, level):
-        _, state = env.reset_env(key, params, level)
-
-        def body(carry, k):
-            state, ended, solved = carry
-            _, state, reward, done, _ = env.step_env(k, state, noop, params)
-            first = done & ~ended
-            return (state, ended | done, solved | (first & (reward > 0.5))), None
-
-        (_, _, solved), _ = jax.lax.scan(body, (state, jnp.bool_(False), jnp.bool_(False)),
-                                         jax.random.split(key, filter_steps))
-        return solved
+    solves = noop_check(size, filter_steps, dense_reward_scale)
 
     def sample(key):
         k_levels, k_play, k_pick = jax.random.split(key, 3)
         levels = jax.vmap(sample_one)(jax.random.split(k_levels, filter_ratio))
-        solved = jax.vmap(noop_solves)(jax.random.split(k_play, filter_ratio), levels)
-        pick = jax.random.choice(k_pick, filter_ratio, p=jnp.where(solved, 0.001, 1.0) / jnp.sum(
-            jnp.where(solved, 0.001, 1.0)))
-        return jax.tree.map(lambda x: x[pick], levels)
+        solved = jax.vmap(solves)(jax.random.split(k_play, filter_ratio), levels)
+        return pick_unsolved(k_pick, levels, solved)
 
     return LevelGenerator(sample=sample)
 
@@ -313,4 +327,4 @@ def kinetix_level_space(size: str = "s", action: str = "discrete", max_steps: in
 
 
 __all__ = ["KinetixState", "kinetix_generator", "kinetix_level_space", "kinetix_level_stats", "kinetix_mutator",
-           "kinetix_renderer", "level_names", "make_kinetix", "named_levels"]
+           "kinetix_renderer", "level_names", "make_kinetix", "named_levels", "noop_check", "pick_unsolved"]
