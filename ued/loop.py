@@ -198,8 +198,8 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
     if shard_levels is not None:
         unsharded_rollout = rollout_fn
 
-        def rollout_fn(params, levels, key, steps):
-            return unsharded_rollout(params, shard_levels(levels), key, steps)
+        def rollout_fn(params, levels, key, steps, **kwargs):
+            return unsharded_rollout(params, shard_levels(levels), key, steps, **kwargs)
     update_agent = ppo_update(agent, ppo, optimizer)
 
     def student_rollout(params, levels, key, steps):
@@ -213,10 +213,12 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         params = agent.init(k_params, obs)
         return params, optimizer.init(params)
 
-    def train_agent(params, opt_state, levels, key, weights=None):
-        """One rollout and (weighted) PPO update; skipped when every weight is 0."""
+    def train_agent(params, opt_state, levels, key, weights=None, hook_input=None):
+        """One rollout and (weighted) PPO update; skipped when every weight is 0. ``hook_input``
+        (the curriculum's state and proposal) runs the curriculum's ``StepHook`` in the rollout."""
         k_rollout, k_update = jax.random.split(key)
-        ro, traj, info = rollout_fn(params, levels, k_rollout, num_steps)
+        hooked = {} if hook_input is None else {"hook": curriculum.hook, "hook_input": hook_input}
+        ro, traj, info = rollout_fn(params, levels, k_rollout, num_steps, **hooked)
         weights = jnp.ones((num_envs,), jnp.float32) if weights is None else weights.astype(jnp.float32)
 
         trains = jnp.any(weights > 0)
@@ -265,9 +267,11 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         cur, levels, proposal = curriculum.propose(state.curriculum, k_propose, student)
         check_proposal(levels, proposal, num_envs)
 
-        # COLLECT ROLLOUT AND UPDATE THE AGENT (skipped when the proposal trains on nothing)
+        # COLLECT ROLLOUT (through the curriculum's step hook, if any) AND UPDATE THE AGENT
+        # (skipped when the proposal trains on nothing)
+        hook_input = None if curriculum.hook is None else (cur, proposal)  # the curriculum's hook, if it has one
         params, opt_state, ro, agent_metrics = train_agent(state.params, state.opt_state, levels, k_train,
-                                                           proposal.train_weights)
+                                                           proposal.train_weights, hook_input)
 
         # SCORE LEVELS AND UPDATE THE CURRICULUM (it sees the rollout of the pre-update policy)
         observed = curriculum.observe(cur, k_observe, levels, proposal, ro, student)

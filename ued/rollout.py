@@ -31,6 +31,8 @@ class Rollout:
             Least confidence reads them as logits (it refuses continuous action spaces).
         entropy: float32 ``(T, B)``, the policy's entropy at each step (the agent's own
             ``entropy``, so it is right for every policy kind), or None.
+        hook: the records of the curriculum's ``StepHook`` at each step (leading axes
+            ``(T, B)``), or None when the rollout ran without one.
     """
 
     rewards: jax.Array
@@ -41,6 +43,7 @@ class Rollout:
     solved: jax.Array
     logits: jax.Array | None = None
     entropy: jax.Array | None = None
+    hook: object = None
 
 
 def td_errors(rewards, values, dones, last_value, gamma):
@@ -83,6 +86,40 @@ def gae(rewards, values, dones, last_value, gamma: float, lam: float):
         return adv, adv
 
     _, adv = jax.lax.scan(back, jnp.zeros_like(last_value), (deltas, not_done), reverse=True)
+    return adv, adv + values
+
+
+def transition_gae(values, rewards, dones, next_values, chain, gamma: float, lam: float):
+    """GAE of transitions whose next states need not be the next step's state (SAMPLR's
+    fictitious transitions, each branching off the real trajectory at its state).
+
+    ``delta_t = r_t + gamma * (1 - done_t) * next_values[t] - V(s_t)`` and
+    ``A_t = delta_t + gamma * lam * chain_t * A_{t+1}`` (``A_T = 0``): each transition
+    bootstraps from its own next state's value, and advantages are chained along the real
+    trajectory only where ``chain``. With ``next_values = V(s_{t+1})``, ``chain = ~done`` and
+    the real rewards it is exactly ``gae``.
+
+    Args:
+        values: float32 ``(T, B)``, ``V(s_t)``.
+        rewards: float32 ``(T, B)``, the transitions' rewards.
+        dones: bool ``(T, B)``, the transitions' episode ends.
+        next_values: float32 ``(T, B)``, the value of each transition's next state.
+        chain: bool ``(T, B)``, whether ``A_{t+1}`` continues ``A_t``.
+        gamma, lam: discount and GAE lambda.
+
+    Returns:
+        ``(advantages, targets)``, each float32 ``(T, B)``; ``targets = advantages + values``.
+    """
+    not_done = 1.0 - dones.astype(jnp.float32)
+    deltas = rewards + gamma * not_done * next_values - values
+    links = chain.astype(jnp.float32)
+
+    def back(carry, x):
+        delta, link = x
+        adv = delta + gamma * lam * link * carry
+        return adv, adv
+
+    _, adv = jax.lax.scan(back, jnp.zeros_like(values[0]), (deltas, links), reverse=True)
     return adv, adv + values
 
 
@@ -164,13 +201,22 @@ def make_rollout_fn(env, agent, gamma: float, lam: float):
     """Builds the one rollout every part of ued uses: the training loop, ``Student.rollout``
     (SFL's sampling pass, PAIRED's antagonist), the held-out evaluation and the demo.
 
-    ``rollout(params, levels, key, num_steps, greedy=False, replay=True, record=None)
-    -> (Rollout, Trajectory, info)``: the agent (``ued.agents.step_agent``) plays ``B`` levels
-    in parallel for ``num_steps`` steps from a zero recurrent state. With ``replay`` an
-    episode that ends restarts on the same level (``auto_replay``); without it the env is
-    stepped on after ``done`` as it is, and only each column's first episode is meaningful
-    (evaluation). ``greedy`` takes the policy's mode. ``record`` (``env state -> pytree``, one
-    environment) is applied to the state each step acts in, and to the final state.
+    ``rollout(params, levels, key, num_steps, greedy=False, replay=True, record=None,
+    hook=None, hook_input=None) -> (Rollout, Trajectory, info)``: the agent
+    (``ued.agents.step_agent``) plays ``B`` levels in parallel for ``num_steps`` steps from a
+    zero recurrent state. With ``replay`` an episode that ends restarts on the same level
+    (``auto_replay``); without it the env is stepped on after ``done`` as it is, and only each
+    column's first episode is meaningful (evaluation). ``greedy`` takes the policy's mode.
+    ``record`` (``env state -> pytree``, one environment) is applied to the state each step
+    acts in, and to the final state.
+
+    ``hook`` is a curriculum's ``ued.types.StepHook`` and ``hook_input`` the
+    ``(curriculum_state, proposal)`` it starts from: the hook takes every env step (and may edit
+    it), its records become ``Rollout.hook``, and where it returns a ``TrainTransition`` the
+    ``Trajectory``'s advantages and targets are those of the transitions it gives
+    (``transition_gae``: each bootstraps from the agent's value of its own next observation,
+    chained along the real trajectory where neither episode ended), while the ``Rollout``
+    (what scores read) keeps the real ones.
 
     Args:
         env: the level space's ``LevelEnv``.
@@ -178,7 +224,7 @@ def make_rollout_fn(env, agent, gamma: float, lam: float):
         gamma, lam: discount and GAE lambda of the advantages.
 
     Returns:
-        The function. ``num_steps``, ``greedy``, ``replay`` and ``record`` are static.
+        The function. ``num_steps``, ``greedy``, ``replay``, ``record`` and ``hook`` are static.
         ``info`` holds ``episode_return`` and ``episode_length`` ``(T, B)`` (valid where done),
         and with ``record`` also ``record`` (leading axes ``(T, B)``) and ``last_record``
         (leading axis ``B``).
@@ -190,31 +236,59 @@ def make_rollout_fn(env, agent, gamma: float, lam: float):
     replaying = auto_replay(env)
     env_params = env.default_params
 
-    def rollout(params, levels, key, num_steps: int, greedy: bool = False, replay: bool = True, record=None):
+    def rollout(params, levels, key, num_steps: int, greedy: bool = False, replay: bool = True, record=None,
+                hook=None, hook_input=None):
         stepper = replaying if replay else env
         b = jax.tree.leaves(levels)[0].shape[0]
         k_reset, k_steps = jax.random.split(key)
         obs, state = jax.vmap(env.reset_to_level, in_axes=(0, 0, None))(jax.random.split(k_reset, b), levels, env_params)
 
+        def env_step(key, states, actions):
+            return jax.vmap(stepper.step, in_axes=(0, 0, 0, None))(jax.random.split(key, b), states, actions, env_params)
+
+        hook_carry = None
+        if hook is not None:
+            hook_carry, obs, state = hook.init(*hook_input, jax.random.fold_in(k_reset, 1), obs, state)
+
         def step(carry, key):
-            obs, state, rnn, first = carry
+            obs, state, rnn, first, hook_carry = carry
             k_act, k_env = jax.random.split(key)
             rnn, action, dist, value = step_agent(agent, params, rnn, obs, first, k_act, greedy)
-            nobs, nstate, reward, done, info = jax.vmap(stepper.step, in_axes=(0, 0, 0, None))(
-                jax.random.split(k_env, b), state, action, env_params)
-            out = {"obs": obs, "first": first, "actions": action, "log_probs": agent.log_prob(dist, action),
-                   "values": value, "rewards": reward, "dones": done, "solved": info["solved"],
-                   "episode_return": info["episode_return"], "episode_length": info["episode_length"], "dist": dist}
+            out = {}
+            if hook is None:
+                nobs, nstate, reward, done, info = env_step(k_env, state, action)
+            else:
+                from ued.types import StepContext
+
+                hook_carry, result = hook.step(hook_carry, k_env, StepContext(states=state, actions=action,
+                                                                               values=value, env_step=env_step))
+                nobs, nstate, reward, done, info = result.transition
+                if result.record is not None:
+                    out["hook"] = result.record
+                if result.train is not None:  # the agent's value of the transition's own next state
+                    _, _, next_value = agent.apply(params, rnn, jax.tree.map(lambda x: x[None], result.train.obs),
+                                                   jnp.asarray(result.train.done, jnp.bool_)[None])
+                    out["train"] = {"reward": jnp.asarray(result.train.reward, jnp.float32),
+                                    "done": jnp.asarray(result.train.done, jnp.bool_), "next_value": next_value[0]}
+            out.update({"obs": obs, "first": first, "actions": action, "log_probs": agent.log_prob(dist, action),
+                        "values": value, "rewards": reward, "dones": done, "solved": info["solved"],
+                        "episode_return": info["episode_return"], "episode_length": info["episode_length"],
+                        "dist": dist})
             if record is not None:
                 out["record"] = jax.vmap(record)(state)
-            return (nobs, nstate, rnn, done), out
+            return (nobs, nstate, rnn, done, hook_carry), out
 
-        init = (obs, state, agent.initial_carry(b), jnp.ones((b,), jnp.bool_))
-        (obs, state, rnn, first), tr = jax.lax.scan(step, init, jax.random.split(k_steps, num_steps))
+        init = (obs, state, agent.initial_carry(b), jnp.ones((b,), jnp.bool_), hook_carry)
+        (obs, state, rnn, first, _), tr = jax.lax.scan(step, init, jax.random.split(k_steps, num_steps))
         _, _, _, last_value = step_agent(agent, params, rnn, obs, first, k_steps, greedy=True)
         adv, targets = gae(tr["rewards"], tr["values"], tr["dones"], last_value, gamma, lam)
         ro = Rollout(rewards=tr["rewards"], dones=tr["dones"], values=tr["values"], last_value=last_value,
-                     advantages=adv, solved=tr["solved"], logits=tr["dist"], entropy=agent.entropy(tr["dist"]))
+                     advantages=adv, solved=tr["solved"], logits=tr["dist"], entropy=agent.entropy(tr["dist"]),
+                     hook=tr.get("hook"))
+        if "train" in tr:  # PPO learns from the hook's transitions
+            t = tr["train"]
+            adv, targets = transition_gae(tr["values"], t["reward"], t["done"], t["next_value"],
+                                          ~(tr["dones"] | t["done"]), gamma, lam)
         traj = Trajectory(obs=tr["obs"], resets=tr["first"], actions=tr["actions"], log_probs=tr["log_probs"],
                           values=tr["values"], advantages=adv, targets=targets)
         info = {"episode_return": tr["episode_return"], "episode_length": tr["episode_length"]}

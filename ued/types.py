@@ -242,6 +242,33 @@ class TopKBuffer(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------
+# Aleatoric parameters (SAMPLR)
+# ---------------------------------------------------------------------------------------
+class Aleatoric(NamedTuple):
+    """The aleatoric part of a level space: the parameters of a level that are chance, not
+    design (which fruit rewards, a coin an opponent tosses), with their ground-truth
+    distribution. A curriculum may choose them (it stores whole levels), which shifts their
+    distribution away from the real one (curriculum-induced covariate shift, Jiang et al. 2022);
+    SAMPLR trains on transitions in which they are redrawn from the ground truth instead.
+
+    Attributes:
+        names: the parameters' names, ``P`` strings (for metrics).
+        of_level: ``level -> float32 (P,)``, a single level's aleatoric parameters.
+        prior: ``(key, level) -> level``, the level with its aleatoric parameters drawn from
+            their ground-truth prior (everything else unchanged).
+        posterior: ``(key, env_state) -> env_state``, the episode state with its aleatoric
+            parameters drawn from their exact posterior under the ground-truth prior given the
+            episode so far (everything the agent has seen); the rest of the state unchanged.
+            Stepping that state is a fictitious transition from the belief the prior implies.
+    """
+
+    names: tuple
+    of_level: Callable[[Level], Array]
+    prior: Callable[[Key, Level], Level]
+    posterior: Callable[[Key, EnvState], EnvState]
+
+
+# ---------------------------------------------------------------------------------------
 # Level spaces: what a config's ``env=`` selects
 # ---------------------------------------------------------------------------------------
 class LevelSpace(NamedTuple):
@@ -266,6 +293,8 @@ class LevelSpace(NamedTuple):
             training's (XLand's test split of a ruleset benchmark); None: ``generator``.
         optimal_return: ``level -> float32 ()``, the best return achievable on a level (the
             maze's solver), or None where it is not computable; the oracle score needs it.
+        aleatoric: the level's chance parameters and their ground-truth distribution (an
+            ``Aleatoric``), or None where every level parameter is design (SAMPLR needs it).
     """
 
     env: LevelEnv
@@ -280,6 +309,7 @@ class LevelSpace(NamedTuple):
     editor: Optional[GridEditor] = None
     eval_generator: Optional[LevelGenerator] = None
     optimal_return: Optional[Callable[[Level], Array]] = None
+    aleatoric: Optional[Aleatoric] = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -362,6 +392,76 @@ class TopLevels(NamedTuple):
     valid: Array
 
 
+@struct.dataclass
+class TrainTransition:
+    """A transition PPO learns from in place of the one the rollout took (SAMPLR's fictitious
+    transitions): same state and action, another outcome. Batched over ``B`` environments.
+
+    Attributes:
+        reward: float32 ``(B,)``.
+        done: bool ``(B,)``, the fictitious episode ended with this step.
+        obs: the fictitious next observation, leaves with leading axis ``B`` (its value is the
+            bootstrap of the fictitious target).
+    """
+
+    reward: Array
+    done: Array
+    obs: Obs
+
+
+class StepContext(NamedTuple):
+    """What the rollout gives a ``StepHook`` at each step (batched over ``B`` environments).
+
+    Attributes:
+        states: the env states the student acts in.
+        actions: the student's actions.
+        values: float32 ``(B,)``, the student's value estimates ``V(s_t)``.
+        env_step: ``(key, states, actions) -> (obs, states, rewards, dones, info)``: the level
+            space's step for the batch, with auto-replay, exactly as the rollout takes it
+            (``key`` is split over the batch inside).
+    """
+
+    states: EnvState
+    actions: Array
+    values: Array
+    env_step: Callable
+
+
+class HookStep(NamedTuple):
+    """What ``StepHook.step`` returns besides its carry.
+
+    Attributes:
+        transition: ``(obs, states, rewards, dones, info)``, the step the rollout continues
+            from (usually ``env_step``'s, possibly edited: a generator writing cells).
+        train: a ``TrainTransition`` PPO learns from instead of ``transition``, or None.
+        record: a pytree with leading axis ``B`` (or None), stacked over the rollout's steps into
+            ``Rollout.hook`` (leading axes ``(T, B)``) for ``Curriculum.observe``.
+    """
+
+    transition: tuple
+    train: Optional[TrainTransition] = None
+    record: PyTree = None
+
+
+class StepHook(NamedTuple):
+    """A curriculum's hook into its training rollout: it runs at every step of the student's
+    rollout, inside the one loop (DEGen's generator placing tiles as the student looks; SAMPLR's
+    fictitious transitions). The curriculum owns it (``Curriculum.hook``); the loop calls it on
+    the training rollout of every update and nowhere else, so the curriculum's extra passes
+    (``Student.rollout``) and evaluation see the level space as it is.
+
+    Attributes:
+        init: ``(curriculum_state, proposal, key, obs, states) -> (carry, obs, states)``:
+            the hook's carry for the rollout (any pytree: a generator's recurrent state and
+            parameters), and the first observations and states (edited or as given); ``obs``
+            and ``states`` are batched over ``B``.
+        step: ``(carry, key, StepContext) -> (carry, HookStep)``.
+    """
+
+    init: Callable
+    step: Callable
+
+
 class Curriculum(NamedTuple):
     """What the training loop sees of a curriculum (DR, PLR, ACCEL, SFL, PAIRED, ...).
 
@@ -391,9 +491,13 @@ class Curriculum(NamedTuple):
         top_levels: ``(state, count) -> TopLevels`` (``count`` static), the levels the
             curriculum rates highest, rendered in ``media/top_levels_*.png``; None for a
             curriculum that keeps no levels (DR, PAIRED).
+        hook: a ``StepHook`` the training rollout calls at every step, or None. Its records
+            reach ``observe`` as ``rollout.hook``; an env step it takes beyond the rollout's own
+            (a fictitious transition) is counted in ``Observed.env_steps`` like any other.
     """
 
     init: Callable[[Key, Student], CurriculumState]
     propose: Callable[[CurriculumState, Key, Student], tuple]
     observe: Callable[..., Observed]
     top_levels: Optional[Callable[[CurriculumState, int], TopLevels]] = None
+    hook: Optional[StepHook] = None
