@@ -11,7 +11,7 @@ import pytest
 
 import ued
 from tests.extras import PACKAGES, require
-from tests.tiny import BUFFERS, CURRICULA, ENV_STEPS, SCORES, tiny_config
+from tests.tiny import BUFFERS, CURRICULA, ENV_STEPS, OWN_LEVEL_SPACE, SCORES, compose_config, tiny_config
 from ued.envs.maze import maze_level_space, random_maze_generator
 from ued.rollout import make_rollout
 from ued.run.config import component_names, compose_component
@@ -115,7 +115,10 @@ def test_curriculum_contract(curriculum, tmp_path):
     """Every curriculum YAML, shrunk: jit, finite scalar metrics, every env step it spends counted
     (against a counter in the env itself), checkpoints, and an exact resume: cut back to
     update 2 and resumed, the run's metrics and final state equal the uninterrupted run's."""
-    cfg = tiny_config(curriculum, "env._target_=tests.tiny.counting_maze", "env.held_out=[]", "eval.random_levels=0",
+    inner = [] if curriculum not in OWN_LEVEL_SPACE else [  # its own level space, counted
+        f"+env.inner={compose_config([f'curriculum={curriculum}']).env._target_}"]
+    cfg = tiny_config(curriculum, "env._target_=tests.tiny.counting_maze", *inner,
+                      *([] if inner else ["env.held_out=[]"]), "eval.random_levels=0",
                       *(["num_seeds=2"] if curriculum == "dr" else []))
     full, cut = tmp_path / "full", tmp_path / "cut"
     ENV_STEPS[0] = 0

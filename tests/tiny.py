@@ -9,9 +9,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from ued.envs.maze import maze_level_space
-from ued.run.config import CONF_DIR, component_names, curriculum_groups
+from ued.run.config import CONF_DIR, component_names, curriculum_groups, curriculum_level_spaces
 
 CURRICULA = component_names("curriculum")
+# curricula that need a level space of their own (SAMPLR: an aleatoric part) and the one they select
+OWN_LEVEL_SPACE = curriculum_level_spaces()
+GENERAL_CURRICULA = [c for c in CURRICULA if c not in OWN_LEVEL_SPACE]  # run on any level space
 SCORES = component_names("score")
 BUFFERS = component_names("buffer")
 LIMIT = 16  # every integer hyperparameter of a curriculum and its components is capped at this
@@ -42,6 +45,8 @@ def shrink(curriculum: str, base=()) -> list[str]:
 
 def tiny_config(curriculum: str, *overrides, base=TINY):
     """The composed config of ``base`` plus a shrunken ``curriculum`` plus ``overrides`` (which win)."""
+    if curriculum in OWN_LEVEL_SPACE:  # its own level space: no maze held-out levels
+        base = [o for o in base if not o.startswith("env.held_out=")]
     parts = [*base, f"curriculum={curriculum}", *shrink(curriculum, base)]
     keys = {o.split("=", 1)[0] for o in overrides}
     parts = [o for o in parts if o.split("=", 1)[0] not in keys]
@@ -57,10 +62,16 @@ def _count(action):
     ENV_STEPS[0] += int(np.size(action))  # one per environment, whether vmapped calls are batched or not
 
 
-def counting_maze(**kwargs):
-    """The maze level space whose ``env.step`` counts every call of every environment into
-    ``ENV_STEPS`` (a host callback): the ground truth for env-step accounting."""
-    space = maze_level_space(**kwargs)
+def counting_maze(inner: str | None = None, **kwargs):
+    """The maze level space (or the level space factory at the dotted path ``inner``) whose
+    ``env.step`` counts every call of every environment into ``ENV_STEPS`` (a host callback):
+    the ground truth for env-step accounting."""
+    if inner is None:
+        space = maze_level_space(**kwargs)
+    else:
+        from hydra.utils import get_method
+
+        space = get_method(inner)(**kwargs)
     env = space.env
 
     def step(key, state, action, params):

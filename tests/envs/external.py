@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from tests.extras import PACKAGES, require
-from tests.tiny import CURRICULA, shrink  # noqa: F401  (CURRICULA for the test files)
+from tests.tiny import GENERAL_CURRICULA as CURRICULA, shrink  # noqa: F401  (CURRICULA for the test files: those that run on any level space)
 from ued.evaluate.run import evaluate_runs
 from ued.run.logger import read_jsonl
 from ued.train import CONF_DIR, ConfigError, train

@@ -68,7 +68,8 @@ class ReplayChoice:
 
 def replay_curriculum(level_space: LevelSpace, num_levels: int, score: Score | None = None,
                       buffer: LevelBuffer | None = None, replay_prob: float = 0.8, robust: bool = False,
-                      mutate: bool = False, exploratory_grad_updates: bool = False) -> Curriculum:
+                      mutate: bool = False, exploratory_grad_updates: bool = False,
+                      name: str | None = None) -> Curriculum:
     """The general replay curriculum; ``plr``, ``robust_plr`` and ``accel`` set its switches.
 
     Args:
@@ -80,6 +81,11 @@ def replay_curriculum(level_space: LevelSpace, num_levels: int, score: Score | N
         robust: gradient steps only on replayed levels.
         mutate: after each replay update, mutate the replayed levels (ACCEL).
         exploratory_grad_updates: with ``robust``, also train on new and mutated levels.
+        name: the curriculum's name in messages (default from the switches).
+
+    On a level space with an aleatoric part, ``observe`` also logs ``replay_<parameter>``: each
+    aleatoric parameter's mean under the buffer's replay distribution (its drift from the prior
+    is the curriculum-induced covariate shift of Jiang et al. 2022).
 
     Returns:
         A ``Curriculum`` over ``ReplayState``.
@@ -88,7 +94,7 @@ def replay_curriculum(level_space: LevelSpace, num_levels: int, score: Score | N
         TypeError: ``score`` or ``buffer`` is not a component of the kind needed.
         ValueError: for ``replay_prob`` outside [0, 1], or ``mutate`` without a mutator.
     """
-    name = "accel" if mutate else "robust_plr" if robust else "plr"
+    name = name or ("accel" if mutate else "robust_plr" if robust else "plr")
     if not isinstance(num_levels, int) or num_levels <= 0:
         raise ValueError(f"{name}: num_levels must be a positive integer, got {num_levels!r}")
     if not 0.0 <= replay_prob <= 1.0:
@@ -165,8 +171,16 @@ def replay_curriculum(level_space: LevelSpace, num_levels: int, score: Score | N
             "replay": is_replay.astype(jnp.float32),
             "mutate": (branch == MUTATE).astype(jnp.float32),
             **level_metrics(level_space.level_stats, levels),
+            **replay_aleatoric(buffer, buf),
         }
         return Observed(state, metrics, jnp.zeros((), jnp.int32))  # every level it plays is a training env
+
+    def replay_aleatoric(buffer, buf) -> dict:
+        if level_space.aleatoric is None:
+            return {}
+        params = jax.vmap(level_space.aleatoric.of_level)(buf.levels)  # (capacity, P)
+        mean = buffer.weights(buf) @ params
+        return {f"replay_{n}": mean[i] for i, n in enumerate(level_space.aleatoric.names)}
 
     def top_levels(state: ReplayState, count: int):
         return top_stored_levels(state.buffer, count)

@@ -128,8 +128,27 @@ def curriculum_groups(conf_dir: str = CONF_DIR) -> dict[str, tuple[str, ...]]:
         for entry in node.get("defaults", []) or []:
             if isinstance(entry, dict):
                 for key in entry:
-                    groups.append(key.lstrip("/").split("@")[0])
+                    if not key.startswith("override "):  # a default level space (``override /env@_global_.env``)
+                        groups.append(key.lstrip("/").split("@")[0])
         out[name[:-5]] = tuple(groups)
+    return out
+
+
+def curriculum_level_spaces(conf_dir: str = CONF_DIR) -> dict[str, str]:
+    """``{curriculum: level space}`` for the curricula whose YAML selects a level space of their
+    own by default (``override /env@_global_.env: fruit_maze``: SAMPLR needs an aleatoric part);
+    ``env=`` on the command line still wins, and the curriculum refuses a level space it cannot use."""
+    out = {}
+    folder = os.path.join(conf_dir, "curriculum")
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".yaml"):
+            with open(os.path.join(folder, name)) as f:
+                node = yaml.safe_load(f) or {}
+            for entry in node.get("defaults", []) or []:
+                if isinstance(entry, dict):
+                    for key, value in entry.items():
+                        if key.startswith("override ") and key.split()[1].lstrip("/").split("@")[0] == "env":
+                            out[name[:-5]] = value
     return out
 
 
