@@ -154,6 +154,30 @@ def bench_train(args) -> dict:
     }
 
 
+def bench_program(args) -> dict:
+    """A digest of the training chunk's lowered program (StableHLO, source locations removed), per
+    curriculum: equal digests from two trees (``PYTHONPATH=<other tree>``) mean XLA compiles the
+    same program, so the two run at the same speed by construction."""
+    import hashlib
+    import re
+
+    from hydra import compose, initialize_config_dir
+
+    import ued
+    from ued.run.config import CONF_DIR, Components
+
+    out = {"benchmark": "program", "ued": os.path.dirname(ued.__file__)}
+    for name in args.curricula:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = compose(config_name="config", overrides=[f"curriculum={name}", "updates_per_chunk=1", "num_updates=2"])
+        trainer = Components(cfg).trainer
+        state = jax.eval_shape(trainer.init, jax.random.key(0))
+        text = jax.jit(trainer.chunk).lower(state, jnp.int32(0)).as_text(debug_info=False)
+        text = re.sub(r"#loc\d*", "", re.sub(r"loc\([^)]*\)", "", text))
+        out[f"{name}_sha256"] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return out
+
+
 def _time(fn, repeats):
     jax.block_until_ready(fn())
     times = []
@@ -702,6 +726,9 @@ def main(argv=None) -> None:
     p_gap.add_argument("--rounds", type=int, default=5, help="alternating rounds of ued and minimal updates")
     p_gap.add_argument("--seeds", type=int, default=0, help="also time DR, robust PLR and ACCEL with this many vmapped seeds")
     p_gap.add_argument("--json", default=None)
+    p_prog = sub.add_parser("program", help="digest of each curriculum's compiled training chunk (compare two trees)")
+    p_prog.add_argument("curricula", nargs="*", default=["dr", "plr", "robust_plr", "accel", "sfl", "paired"])
+    p_prog.add_argument("--json", default=None)
     p_ad = sub.add_parser("adapters", help="each adapter's random rollout against its package's own")
     p_ad.add_argument("spaces", nargs="*", default=["cartpole", "acrobot", "pendulum", "navix", "craftax"],
                       help="level spaces; kinetix too, in the Kinetix environment (jax 0.9.0)")
@@ -714,7 +741,7 @@ def main(argv=None) -> None:
     p_ad.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    result = {"adapters": bench_adapters, "update-gap": bench_update_gap, "env": bench_env, "train": bench_train, "components": bench_components,
+    result = {"program": bench_program, "adapters": bench_adapters, "update-gap": bench_update_gap, "env": bench_env, "train": bench_train, "components": bench_components,
               "evaluate": bench_evaluate, "xland-tables": bench_xland_tables}[args.which](args)
     result["machine"] = machine()
     width = max(len(k) for k in result)
