@@ -64,8 +64,7 @@ def choices(run_dir: str, num_levels: int = 2000, seed: int = 123) -> dict:
     solved = np.asarray(ro.solved)[first_done, np.arange(num_levels)] & ended
     banana_good = np.asarray(levels.banana_good)
     ate = ended & (np.asarray(info["episode_length"])[first_done, np.arange(num_levels)] < space.env.max_episode_steps)
-    ate_good = solved
-    ate_banana = ate & (ate_good == banana_good)  # the good fruit is the banana exactly when banana_good
+    ate_banana = ate & (solved == banana_good)  # the good fruit is the banana exactly when banana_good
     ate_apple = ate & ~ate_banana
     return {"apple": float(ate_apple.mean()), "banana": float(ate_banana.mean()), "neither": float((~ate).mean()),
             "success": float(solved.mean()), "prior_banana": float(banana_good.mean()), "update": run.update}

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from ued.types import StepContext
+
 
 @struct.dataclass
 class Rollout:
@@ -78,15 +80,20 @@ def gae(rewards, values, dones, last_value, gamma: float, lam: float):
         ``(advantages, targets)``, each float32 ``(T, B)``; ``targets = advantages + values``.
     """
     deltas = td_errors(rewards, values, dones, last_value, gamma)
-    not_done = 1.0 - dones.astype(jnp.float32)
+    adv = _chain_back(deltas, 1.0 - dones.astype(jnp.float32), gamma * lam)
+    return adv, adv + values
+
+
+def _chain_back(deltas, links, decay):
+    """``A_t = delta_t + decay * links_t * A_{t+1}`` backwards from ``A_T = 0``; ``(T, B)``."""
 
     def back(carry, x):
-        delta, nd = x
-        adv = delta + gamma * lam * nd * carry
+        delta, link = x
+        adv = delta + decay * link * carry
         return adv, adv
 
-    _, adv = jax.lax.scan(back, jnp.zeros_like(last_value), (deltas, not_done), reverse=True)
-    return adv, adv + values
+    _, adv = jax.lax.scan(back, jnp.zeros_like(deltas[0]), (deltas, links), reverse=True)
+    return adv
 
 
 def transition_gae(values, rewards, dones, next_values, chain, gamma: float, lam: float):
@@ -110,16 +117,8 @@ def transition_gae(values, rewards, dones, next_values, chain, gamma: float, lam
     Returns:
         ``(advantages, targets)``, each float32 ``(T, B)``; ``targets = advantages + values``.
     """
-    not_done = 1.0 - dones.astype(jnp.float32)
-    deltas = rewards + gamma * not_done * next_values - values
-    links = chain.astype(jnp.float32)
-
-    def back(carry, x):
-        delta, link = x
-        adv = delta + gamma * lam * link * carry
-        return adv, adv
-
-    _, adv = jax.lax.scan(back, jnp.zeros_like(values[0]), (deltas, links), reverse=True)
+    deltas = rewards + gamma * next_values * (1.0 - dones.astype(jnp.float32)) - values
+    adv = _chain_back(deltas, chain.astype(jnp.float32), gamma * lam)
     return adv, adv + values
 
 
@@ -258,8 +257,6 @@ def make_rollout_fn(env, agent, gamma: float, lam: float):
             if hook is None:
                 nobs, nstate, reward, done, info = env_step(k_env, state, action)
             else:
-                from ued.types import StepContext
-
                 hook_carry, result = hook.step(hook_carry, k_env, StepContext(states=state, actions=action,
                                                                                values=value, env_step=env_step))
                 nobs, nstate, reward, done, info = result.transition

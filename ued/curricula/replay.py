@@ -171,11 +171,11 @@ def replay_curriculum(level_space: LevelSpace, num_levels: int, score: Score | N
             "replay": is_replay.astype(jnp.float32),
             "mutate": (branch == MUTATE).astype(jnp.float32),
             **level_metrics(level_space.level_stats, levels),
-            **replay_aleatoric(buffer, buf),
+            **replay_aleatoric(buf),
         }
         return Observed(state, metrics, jnp.zeros((), jnp.int32))  # every level it plays is a training env
 
-    def replay_aleatoric(buffer, buf) -> dict:
+    def replay_aleatoric(buf) -> dict:
         if level_space.aleatoric is None:
             return {}
         params = jax.vmap(level_space.aleatoric.of_level)(buf.levels)  # (capacity, P)

@@ -114,23 +114,30 @@ def check_schema(cfg: DictConfig, schema=UEDSchema, prefix: str = "") -> None:
 # ---------------------------------------------------------------------------------------
 # Wiring: which component groups each curriculum uses (its YAML's defaults list)
 # ---------------------------------------------------------------------------------------
-def curriculum_groups(conf_dir: str = CONF_DIR) -> dict[str, tuple[str, ...]]:
-    """``{curriculum: component groups it uses}``, read from the defaults lists of
-    ``conf/curriculum/*.yaml`` (entries ``/score@_global_.score: max_mc`` name the group ``score``)."""
-    out = {}
+def _curriculum_defaults(conf_dir: str):
+    """``(curriculum, key, value)`` for every entry of the defaults lists of ``conf/curriculum/*.yaml``."""
     folder = os.path.join(conf_dir, "curriculum")
     for name in sorted(os.listdir(folder)):
         if not name.endswith(".yaml"):
             continue
         with open(os.path.join(folder, name)) as f:
             node = yaml.safe_load(f) or {}
-        groups = []
+        yield name[:-5], None, None  # every curriculum, with or without entries
         for entry in node.get("defaults", []) or []:
             if isinstance(entry, dict):
-                for key in entry:
-                    if not key.startswith("override "):  # a default level space (``override /env@_global_.env``)
-                        groups.append(key.lstrip("/").split("@")[0])
-        out[name[:-5]] = tuple(groups)
+                for key, value in entry.items():
+                    yield name[:-5], key, value
+
+
+def curriculum_groups(conf_dir: str = CONF_DIR) -> dict[str, tuple[str, ...]]:
+    """``{curriculum: component groups it uses}``, read from the defaults lists of
+    ``conf/curriculum/*.yaml`` (entries ``/score@_global_.score: max_mc`` name the group ``score``;
+    an ``override /env@_global_.env`` entry is its default level space, not a group it uses)."""
+    out = {}
+    for name, key, _ in _curriculum_defaults(conf_dir):
+        groups = out.setdefault(name, ())
+        if key is not None and not key.startswith("override "):
+            out[name] = groups + (key.lstrip("/").split("@")[0],)
     return out
 
 
@@ -138,18 +145,8 @@ def curriculum_level_spaces(conf_dir: str = CONF_DIR) -> dict[str, str]:
     """``{curriculum: level space}`` for the curricula whose YAML selects a level space of their
     own by default (``override /env@_global_.env: fruit_maze``: SAMPLR needs an aleatoric part);
     ``env=`` on the command line still wins, and the curriculum refuses a level space it cannot use."""
-    out = {}
-    folder = os.path.join(conf_dir, "curriculum")
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".yaml"):
-            with open(os.path.join(folder, name)) as f:
-                node = yaml.safe_load(f) or {}
-            for entry in node.get("defaults", []) or []:
-                if isinstance(entry, dict):
-                    for key, value in entry.items():
-                        if key.startswith("override ") and key.split()[1].lstrip("/").split("@")[0] == "env":
-                            out[name[:-5]] = value
-    return out
+    return {name: value for name, key, value in _curriculum_defaults(conf_dir)
+            if key is not None and key.startswith("override ") and key.split()[1].lstrip("/").split("@")[0] == "env"}
 
 
 def component_groups(conf_dir: str = CONF_DIR) -> tuple[str, ...]:

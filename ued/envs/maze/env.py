@@ -65,7 +65,8 @@ class MazeState:
         agent_dir: int32 ``()``.
         time: int32 ``()``, steps taken in this episode.
         episode_return: float32 ``()``, reward accumulated in this episode.
-        level: the ``MazeLevel`` being played (kept for auto-replay).
+        level: the level being played (kept for auto-replay): a ``MazeLevel``, or a
+            ``ued.envs.maze.fruit.FruitLevel`` in the fruit maze.
     """
 
     agent_pos: jax.Array
@@ -105,6 +106,23 @@ def view_offsets(view_size: int) -> np.ndarray:
     return out
 
 
+def egocentric_cells(grid: jax.Array, agent_pos: jax.Array, agent_dir: jax.Array, offsets) -> jax.Array:
+    """The cells of an egocentric view: int32 ``(V, V)`` of ``grid`` (``(H, W)`` cell types) at
+    ``view_offsets(V)[agent_dir]`` from ``agent_pos``; cells outside the grid read as CELL_WALL."""
+    h, w = grid.shape
+    off = jnp.asarray(offsets)[agent_dir]  # (V, V, 2)
+    xs = agent_pos[0] + off[..., 0]
+    ys = agent_pos[1] + off[..., 1]
+    inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
+    return jnp.where(inside, grid[jnp.clip(ys, 0, h - 1), jnp.clip(xs, 0, w - 1)], CELL_WALL)
+
+
+def turned(direction: jax.Array, action: jax.Array) -> jax.Array:
+    """The direction after ``action``: left and right turn by a quarter, others keep it."""
+    return jnp.where(action == ACTION_LEFT, (direction + 3) % 4,
+                     jnp.where(action == ACTION_RIGHT, (direction + 1) % 4, direction))
+
+
 def cell_types(level: MazeLevel) -> jax.Array:
     """The cell type grid of a single level: int32 ``(H, W)`` of CELL_EMPTY/WALL/GOAL."""
     h, w = level.wall_map.shape
@@ -120,6 +138,44 @@ def is_blocked(level: MazeLevel, pos: jax.Array) -> jax.Array:
     x, y = pos[0], pos[1]
     inside = (x >= 0) & (x < level.width) & (y >= 0) & (y < level.height)
     return ~inside | level.wall_map[jnp.clip(y, 0, h - 1), jnp.clip(x, 0, w - 1)]
+
+
+def check_view_and_limit(agent_view_size, max_steps) -> None:
+    """Raises ``ValueError`` for an even or too small egocentric view, or a non-positive time limit."""
+    if not isinstance(agent_view_size, int) or agent_view_size < 3 or agent_view_size % 2 == 0:
+        raise ValueError(f"agent_view_size must be an odd integer >= 3, got {agent_view_size!r}")
+    if not isinstance(max_steps, int) or max_steps <= 0:
+        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+
+
+def advance(state: MazeState, action, front, moves, solved, ended, valid, params: MazeParams):
+    """The rest of a maze step once its outcome is known: turn or move, count the step, reward
+    ``1 - 0.9 * (t + 1) / max_steps`` when ``solved``, end on ``ended``, the time limit or an
+    invalid level. Shared by the maze and the fruit maze.
+
+    Returns:
+        ``(state, reward, done, info)`` with ``info`` holding ``solved``, ``episode_return``,
+        ``episode_length`` (valid where done) and ``invalid_level``.
+    """
+    new_dir = turned(state.agent_dir, action)
+    time = state.time + 1
+    max_t = jnp.asarray(params.max_steps, jnp.int32)
+    reward = jnp.where(solved, 1.0 - 0.9 * time.astype(jnp.float32) / max_t, 0.0).astype(jnp.float32)
+    done = ended | (time >= max_t) | ~valid
+    episode_return = state.episode_return + reward
+    new_state = state.replace(
+        agent_pos=jnp.where(moves, front, state.agent_pos),
+        agent_dir=new_dir,
+        time=time,
+        episode_return=episode_return,
+    )
+    info = {
+        "solved": solved,
+        "episode_return": jnp.where(done, episode_return, 0.0),
+        "episode_length": jnp.where(done, time, 0),
+        "invalid_level": ~valid,
+    }
+    return new_state, reward, done, info
 
 
 def make_maze(agent_view_size: int = 5, max_steps: int = 250, full_obs: bool = False,
@@ -139,10 +195,7 @@ def make_maze(agent_view_size: int = 5, max_steps: int = 250, full_obs: bool = F
     Raises:
         ValueError: for an even or too small view size, or a non-positive ``max_steps``.
     """
-    if not isinstance(agent_view_size, int) or agent_view_size < 3 or agent_view_size % 2 == 0:
-        raise ValueError(f"agent_view_size must be an odd integer >= 3, got {agent_view_size!r}")
-    if not isinstance(max_steps, int) or max_steps <= 0:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    check_view_and_limit(agent_view_size, max_steps)
     offsets = view_offsets(agent_view_size)
     encoding = jnp.asarray(ENCODING)
     scale = jnp.asarray(OBS_SCALE)
@@ -159,13 +212,7 @@ def make_maze(agent_view_size: int = 5, max_steps: int = 250, full_obs: bool = F
             agent = jnp.array([*AGENT_ENCODING, 0], jnp.uint8).at[2].set(state.agent_dir.astype(jnp.uint8))
             image = image.at[ay, ax].set(agent)
         else:
-            h, w = grid.shape
-            off = jnp.asarray(offsets)[state.agent_dir]  # (V, V, 2)
-            xs = state.agent_pos[0] + off[..., 0]
-            ys = state.agent_pos[1] + off[..., 1]
-            inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
-            cells = jnp.where(inside, grid[jnp.clip(ys, 0, h - 1), jnp.clip(xs, 0, w - 1)], CELL_WALL)
-            image = encoding[cells]
+            image = encoding[egocentric_cells(grid, state.agent_pos, state.agent_dir, offsets)]
         return MazeObs(image=finish(image), agent_dir=state.agent_dir)
 
     def reset_to_level(key, level: MazeLevel, params: MazeParams):
@@ -189,25 +236,7 @@ def make_maze(agent_view_size: int = 5, max_steps: int = 250, full_obs: bool = F
         valid = is_valid_level(level)
         solved = forward & front_is_goal & valid
         moves = forward & ~front_is_goal & ~is_blocked(level, front) & valid
-        new_dir = jnp.where(action == ACTION_LEFT, (state.agent_dir + 3) % 4,
-                            jnp.where(action == ACTION_RIGHT, (state.agent_dir + 1) % 4, state.agent_dir))
-        time = state.time + 1
-        max_t = jnp.asarray(params.max_steps, jnp.int32)
-        reward = jnp.where(solved, 1.0 - 0.9 * time.astype(jnp.float32) / max_t, 0.0).astype(jnp.float32)
-        done = solved | (time >= max_t) | ~valid
-        episode_return = state.episode_return + reward
-        new_state = state.replace(
-            agent_pos=jnp.where(moves, front, state.agent_pos),
-            agent_dir=new_dir,
-            time=time,
-            episode_return=episode_return,
-        )
-        info = {
-            "solved": solved,
-            "episode_return": jnp.where(done, episode_return, 0.0),
-            "episode_length": jnp.where(done, time, 0),
-            "invalid_level": ~valid,
-        }
+        new_state, reward, done, info = advance(state, action, front, moves, solved, solved, valid, params)
         return observe(new_state), new_state, reward, done, info
 
     return LevelEnv(

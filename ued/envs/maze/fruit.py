@@ -24,19 +24,19 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from ued.envs.maze.env import (ACTION_FORWARD, ACTION_LEFT, ACTION_RIGHT, NUM_ACTIONS, OBS_SCALE, MazeObs,
-                               MazeParams, is_blocked, view_offsets)
+from ued.envs.maze.env import (ACTION_FORWARD, CELL_EMPTY, CELL_WALL, NUM_ACTIONS, OBS_SCALE, MazeObs, MazeParams, MazeState,
+                               advance, check_view_and_limit, egocentric_cells, is_blocked, view_offsets)
 from ued.envs.maze.generators import _pick_cell, random_maze_generator
 from ued.envs.maze.level import DIR_TO_VEC, MazeLevel, is_valid_level, make_level
 from ued.envs.maze.render import render_level
 from ued.envs.maze.solver import solve
 from ued.types import Aleatoric, Discrete, GridEditor, LevelEnv, LevelGenerator, LevelSpace, Mutator
 
-__all__ = ["APPLE", "BANANA", "FruitLevel", "FruitState", "fruit_aleatoric", "fruit_generator", "fruit_level_space",
+__all__ = ["APPLE", "BANANA", "FruitLevel", "fruit_aleatoric", "fruit_generator", "fruit_level_space",
            "fruit_level_stats", "fruit_mutator", "make_fruit_level", "make_fruit_maze", "render_fruit_level"]
 
 APPLE, BANANA = 0, 1
-CELL_EMPTY, CELL_WALL, CELL_APPLE, CELL_BANANA = 0, 1, 2, 3
+CELL_APPLE, CELL_BANANA = 2, 3  # beside the maze's CELL_EMPTY (0) and CELL_WALL (1)
 ENCODING = np.array([[1, 0, 0], [2, 5, 0], [6, 0, 0], [6, 4, 0]], dtype=np.uint8)
 
 
@@ -60,25 +60,6 @@ class FruitLevel:
     def apple_pos(self) -> jax.Array:
         """int32 ``(2,)``, the apple's cell ``(x, y)``."""
         return self.maze.goal_pos
-
-
-@struct.dataclass
-class FruitState:
-    """The state of one fruit maze episode.
-
-    Attributes:
-        agent_pos: int32 ``(2,)`` ``(x, y)``.
-        agent_dir: int32 ``()``.
-        time: int32 ``()``, steps taken in this episode.
-        episode_return: float32 ``()``.
-        level: the ``FruitLevel`` being played.
-    """
-
-    agent_pos: jax.Array
-    agent_dir: jax.Array
-    time: jax.Array
-    episode_return: jax.Array
-    level: FruitLevel
 
 
 def make_fruit_level(wall_map, apple_pos, banana_pos, agent_pos, agent_dir, banana_good) -> FruitLevel:
@@ -115,37 +96,29 @@ def make_fruit_maze(agent_view_size: int = 5, max_steps: int = 64, normalize_obs
         normalize_obs: float32 images scaled to ``[0, 1]`` by the maze's ``OBS_SCALE``.
 
     Returns:
-        A ``LevelEnv`` over ``FruitLevel``s; ``info`` also holds ``fruit`` (int32: 0 the apple,
+        A ``LevelEnv`` over ``FruitLevel``s (its state is the maze's ``MazeState``); ``info`` also holds ``fruit`` (int32: 0 the apple,
         1 the banana was eaten on this step, -1 neither).
 
     Raises:
         ValueError: for an even or too small view, or a non-positive ``max_steps``.
     """
-    if not isinstance(agent_view_size, int) or agent_view_size < 3 or agent_view_size % 2 == 0:
-        raise ValueError(f"agent_view_size must be an odd integer >= 3, got {agent_view_size!r}")
-    if not isinstance(max_steps, int) or max_steps <= 0:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
-    offsets = jnp.asarray(view_offsets(agent_view_size))
+    check_view_and_limit(agent_view_size, max_steps)
+    offsets = view_offsets(agent_view_size)
     encoding = jnp.asarray(ENCODING)
     scale = jnp.asarray(OBS_SCALE)
 
-    def observe(state: FruitState) -> MazeObs:
-        grid = cell_grid(state.level)
-        h, w = grid.shape
-        off = offsets[state.agent_dir]
-        xs, ys = state.agent_pos[0] + off[..., 0], state.agent_pos[1] + off[..., 1]
-        inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
-        image = encoding[jnp.where(inside, grid[jnp.clip(ys, 0, h - 1), jnp.clip(xs, 0, w - 1)], CELL_WALL)]
+    def observe(state: MazeState) -> MazeObs:
+        image = encoding[egocentric_cells(cell_grid(state.level), state.agent_pos, state.agent_dir, offsets)]
         return MazeObs(image=image.astype(jnp.float32) / scale if normalize_obs else image, agent_dir=state.agent_dir)
 
     def reset_to_level(key, level: FruitLevel, params):
         del key, params
-        state = FruitState(agent_pos=jnp.asarray(level.maze.agent_pos, jnp.int32),
+        state = MazeState(agent_pos=jnp.asarray(level.maze.agent_pos, jnp.int32),
                            agent_dir=jnp.asarray(level.maze.agent_dir, jnp.int32), time=jnp.zeros((), jnp.int32),
                            episode_return=jnp.zeros((), jnp.float32), level=level)
         return observe(state), state
 
-    def step(key, state: FruitState, action, params: MazeParams):
+    def step(key, state: MazeState, action, params: MazeParams):
         del key  # deterministic given the level
         action = jnp.asarray(action, jnp.int32)
         level = state.level
@@ -157,17 +130,8 @@ def make_fruit_maze(agent_view_size: int = 5, max_steps: int = 64, normalize_obs
         ate = ate_apple | ate_banana
         solved = jnp.where(level.banana_good, ate_banana, ate_apple)
         moves = forward & ~ate & ~is_blocked(level.maze, front)
-        new_dir = jnp.where(action == ACTION_LEFT, (state.agent_dir + 3) % 4,
-                            jnp.where(action == ACTION_RIGHT, (state.agent_dir + 1) % 4, state.agent_dir))
-        time = state.time + 1
-        max_t = jnp.asarray(params.max_steps, jnp.int32)
-        reward = jnp.where(solved, 1.0 - 0.9 * time.astype(jnp.float32) / max_t, 0.0).astype(jnp.float32)
-        done = ate | (time >= max_t) | ~valid
-        episode_return = state.episode_return + reward
-        new_state = state.replace(agent_pos=jnp.where(moves, front, state.agent_pos), agent_dir=new_dir, time=time,
-                                  episode_return=episode_return)
-        info = {"solved": solved, "episode_return": jnp.where(done, episode_return, 0.0),
-                "episode_length": jnp.where(done, time, 0), "invalid_level": ~valid,
+        new_state, reward, done, info = advance(state, action, front, moves, solved, ate, valid, params)
+        info = {**info,
                 "fruit": jnp.where(ate_apple, APPLE, jnp.where(ate_banana, BANANA, -1)).astype(jnp.int32)}
         return observe(new_state), new_state, reward, done, info
 
