@@ -7,6 +7,7 @@
     python experiments/benchmark.py xland-tables --rulesets 1000000 --json xland.json
     python experiments/benchmark.py update-gap --rounds 5 --updates 4 --seeds 4 --json gap.json
     python experiments/benchmark.py adapters [SPACES ...] --num-envs 4096 --num-steps 64 --json adapters.json
+    python experiments/benchmark.py pair --a "curriculum=degen" --b "curriculum=dr env=dynamic_maze" --json degen.json
 
 Subcommands:
     env         jitted random-policy rollout over many parallel mazes (auto-replay): compile
@@ -33,6 +34,10 @@ Subcommands:
                 parallel environments, alternated in one process: env steps per second and the
                 median time ratio (adapter / package); ``--train-updates N`` also times N DR
                 updates on each space.
+    pair        two configurations (``--a``, ``--b``: Hydra overrides) compiled in one process,
+                ``--warmup`` updates each, then timed in alternating rounds: seconds per update
+                of each and their ratio (DEGen against DR, SAMPLR against robust PLR).
+    program     a digest of each curriculum's compiled training chunk, to compare two trees.
 
 Figures are recorded in BENCHMARKS.md with the command and machine that produced them.
 """
@@ -152,6 +157,49 @@ def bench_train(args) -> dict:
         "curriculum_steps_per_s": extra / dt,
         "peak_rss_mib": peak_rss_mib(),
     }
+
+
+def bench_pair(args) -> dict:
+    """Seconds per update of two configurations in one process, timed in alternating rounds after
+    ``--warmup`` updates each (a buffer fills, replay starts), so that both see the same machine
+    load: the ratio is the figure, the absolute times move with the load."""
+    import statistics
+
+    from hydra import compose, initialize_config_dir
+
+    from ued.run.config import CONF_DIR, Components
+
+    runs = {}
+    for name, overrides in (("a", args.a), ("b", args.b)):
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = compose(config_name="config", overrides=overrides.split() + [
+                "updates_per_chunk=1", f"num_updates={args.warmup + args.rounds * args.updates + 1}"])
+        trainer = Components(cfg).trainer
+        state = jax.block_until_ready(jax.jit(trainer.init)(jax.random.key(0)))
+        compiled = jax.jit(trainer.chunk).lower(state, jnp.int32(0)).compile()
+        for i in range(args.warmup):
+            state, _, _ = compiled(state, jnp.int32(i))
+        runs[name] = {"compiled": compiled, "state": jax.block_until_ready(state), "update": args.warmup,
+                      "times": [], "trained": []}
+    for _ in range(args.rounds):
+        for run in runs.values():
+            state = run["state"]
+            t0 = time.perf_counter()
+            for _ in range(args.updates):
+                state, metrics, _ = run["compiled"](state, jnp.int32(run["update"]))
+                run["update"] += 1
+                run["trained"].append(float(metrics["trained"][0]))
+            jax.block_until_ready(state)
+            run["times"].append((time.perf_counter() - t0) / args.updates)
+            run["state"] = state
+    out = {"benchmark": "pair", "a": args.a, "b": args.b, "updates_per_round": args.updates, "rounds": args.rounds}
+    for name, run in runs.items():
+        out[f"{name}_seconds_per_update"] = statistics.median(run["times"])
+        out[f"{name}_trained_fraction"] = sum(run["trained"]) / len(run["trained"])
+    out["ratio_a_over_b"] = out["a_seconds_per_update"] / out["b_seconds_per_update"]
+    out["round_ratios"] = [round(x / y, 3) for x, y in zip(runs["a"]["times"], runs["b"]["times"])]
+    out["peak_rss_mib"] = peak_rss_mib()
+    return out
 
 
 def bench_program(args) -> dict:
@@ -729,6 +777,13 @@ def main(argv=None) -> None:
     p_prog = sub.add_parser("program", help="digest of each curriculum's compiled training chunk (compare two trees)")
     p_prog.add_argument("curricula", nargs="*", default=["dr", "plr", "robust_plr", "accel", "sfl", "paired"])
     p_prog.add_argument("--json", default=None)
+    p_pair = sub.add_parser("pair", help="seconds per update of two configs, alternating in one process")
+    p_pair.add_argument("--a", required=True, help="Hydra overrides of the first, e.g. 'curriculum=degen'")
+    p_pair.add_argument("--b", required=True, help="Hydra overrides of the second, e.g. 'curriculum=dr env=dynamic_maze'")
+    p_pair.add_argument("--warmup", type=int, default=2, help="untimed updates of each first")
+    p_pair.add_argument("--updates", type=int, default=2, help="updates per timed round")
+    p_pair.add_argument("--rounds", type=int, default=3)
+    p_pair.add_argument("--json", default=None)
     p_ad = sub.add_parser("adapters", help="each adapter's random rollout against its package's own")
     p_ad.add_argument("spaces", nargs="*", default=["cartpole", "acrobot", "pendulum", "navix", "craftax"],
                       help="level spaces; kinetix too, in the Kinetix environment (jax 0.9.0)")
@@ -741,7 +796,7 @@ def main(argv=None) -> None:
     p_ad.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    result = {"program": bench_program, "adapters": bench_adapters, "update-gap": bench_update_gap, "env": bench_env, "train": bench_train, "components": bench_components,
+    result = {"pair": bench_pair, "program": bench_program, "adapters": bench_adapters, "update-gap": bench_update_gap, "env": bench_env, "train": bench_train, "components": bench_components,
               "evaluate": bench_evaluate, "xland-tables": bench_xland_tables}[args.which](args)
     result["machine"] = machine()
     width = max(len(k) for k in result)

@@ -115,10 +115,10 @@ def test_curriculum_contract(curriculum, tmp_path):
     """Every curriculum YAML, shrunk: jit, finite scalar metrics, every env step it spends counted
     (against a counter in the env itself), checkpoints, and an exact resume: cut back to
     update 2 and resumed, the run's metrics and final state equal the uninterrupted run's."""
-    inner = [] if curriculum not in OWN_LEVEL_SPACE else [  # its own level space, counted
-        f"+env.inner={compose_config([f'curriculum={curriculum}']).env._target_}"]
+    own_env = compose_config([f"curriculum={curriculum}"]).env
+    inner = [] if curriculum not in OWN_LEVEL_SPACE else [f"+env.inner={own_env._target_}"]  # its own, counted
     cfg = tiny_config(curriculum, "env._target_=tests.tiny.counting_maze", *inner,
-                      *([] if inner else ["env.held_out=[]"]), "eval.random_levels=0",
+                      *(["env.held_out=[]"] if "held_out" in own_env else []), "eval.random_levels=0",
                       *(["num_seeds=2"] if curriculum == "dr" else []))
     full, cut = tmp_path / "full", tmp_path / "cut"
     ENV_STEPS[0] = 0

@@ -35,6 +35,7 @@ class Rollout:
             ``entropy``, so it is right for every policy kind), or None.
         hook: the records of the curriculum's ``StepHook`` at each step (leading axes
             ``(T, B)``), or None when the rollout ran without one.
+        hook_carry: the ``StepHook``'s carry after the last step, or None.
     """
 
     rewards: jax.Array
@@ -46,6 +47,7 @@ class Rollout:
     logits: jax.Array | None = None
     entropy: jax.Array | None = None
     hook: object = None
+    hook_carry: object = None
 
 
 def td_errors(rewards, values, dones, last_value, gamma):
@@ -276,12 +278,12 @@ def make_rollout_fn(env, agent, gamma: float, lam: float):
             return (nobs, nstate, rnn, done, hook_carry), out
 
         init = (obs, state, agent.initial_carry(b), jnp.ones((b,), jnp.bool_), hook_carry)
-        (obs, state, rnn, first, _), tr = jax.lax.scan(step, init, jax.random.split(k_steps, num_steps))
+        (obs, state, rnn, first, hook_carry), tr = jax.lax.scan(step, init, jax.random.split(k_steps, num_steps))
         _, _, _, last_value = step_agent(agent, params, rnn, obs, first, k_steps, greedy=True)
         adv, targets = gae(tr["rewards"], tr["values"], tr["dones"], last_value, gamma, lam)
         ro = Rollout(rewards=tr["rewards"], dones=tr["dones"], values=tr["values"], last_value=last_value,
                      advantages=adv, solved=tr["solved"], logits=tr["dist"], entropy=agent.entropy(tr["dist"]),
-                     hook=tr.get("hook"))
+                     hook=tr.get("hook"), hook_carry=hook_carry)
         if "train" in tr:  # PPO learns from the hook's transitions
             t = tr["train"]
             adv, targets = transition_gae(tr["values"], t["reward"], t["done"], t["next_value"],

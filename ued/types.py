@@ -173,6 +173,10 @@ class Score(NamedTuple):
         rollouts: what ``compute`` scores: ``"student"`` (one ``Rollout`` of the student) or
             ``"pair"`` (``(protagonist, antagonist)``, PAIRED's regret). A curriculum that
             cannot supply it refuses the score.
+        per_step: ``(rollout, levels, extra) -> float32 (T, B)``, the per-step terms the score
+            is made of (averaged per episode by the value-loss family, summed by MNA), for
+            curricula that credit single steps (DEGen's dense generator reward); None for a
+            score that has no per-step form (learnability, regrets of whole episodes).
     """
 
     compute: Callable[[Any, Level, Extra], ScoreResult]
@@ -180,6 +184,7 @@ class Score(NamedTuple):
     name: str
     bind: Optional[Callable[["LevelSpace"], "Score"]] = None
     rollouts: str = "student"
+    per_step: Optional[Callable[[Any, Level, Extra], Array]] = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -269,6 +274,60 @@ class Aleatoric(NamedTuple):
 
 
 # ---------------------------------------------------------------------------------------
+# Levels generated while they are played (DEGen)
+# ---------------------------------------------------------------------------------------
+class GeneratorObs(NamedTuple):
+    """What a generator acting inside the episode sees of one environment (DEGen).
+
+    Attributes:
+        image: float32 ``(V, V, C)``: the cells of the student's view in the student's frame,
+            one channel per tile kind, one for "not generated yet" and one for "outside the grid".
+        features: float32 ``(F,)``: the student's direction (one-hot), its episode time and
+            the generated fraction of the grid (both in [0, 1]), and whether the goal is placed.
+        cell_mask: bool ``(V * V,)``: the view cells that may be written (inside the grid, not
+            generated yet).
+        tile_mask: bool ``(K,)``: the tile kinds that may be written now.
+    """
+
+    image: Array
+    features: Array
+    cell_mask: Array
+    tile_mask: Array
+
+
+class DynamicGrid(NamedTuple):
+    """How a grid level space's levels are generated while the student plays them: the level
+    starts with only the start cell generated, and a generator writes tiles into cells of the
+    student's view that are not generated yet (Mead et al. 2026, DEGen). Single environments;
+    vmap at the call site.
+
+    Attributes:
+        blank: ``key -> level``: a level whose only generated cell is the agent's start cell
+            (random start pose), no goal placed.
+        observe: ``env_state -> GeneratorObs``, what the generator sees.
+        write: ``(env_state, cell, tile) -> (obs, env_state)``: generates view cell ``cell``
+            (int32 ``()``, an index into the flattened ``V x V`` view) as tile kind ``tile``
+            (int32 ``()``) in the state's level (kept by auto-replay for the student's next
+            episodes) and returns the student's observation of the new state. A cell that may
+            not be written (``cell_mask`` False) or a tile that may not (``tile_mask`` False:
+            a second goal) leaves the state unchanged.
+        view_cells: ``V * V``, the cells of the student's view.
+        num_cells: the cells of the whole grid (at most this many can be generated).
+        tile_names: the ``K`` tile kinds, e.g. ``("empty", "wall", "goal")``.
+        tile_prior: ``K`` probabilities the generator's entropy bonus pulls its tile choice
+            toward (Mead et al.: ``(0.495, 0.495, 0.01)`` for empty, wall, goal).
+    """
+
+    blank: Callable[[Key], Level]
+    observe: Callable[[EnvState], GeneratorObs]
+    write: Callable[[EnvState, Array, Array], tuple]
+    view_cells: int
+    num_cells: int
+    tile_names: tuple
+    tile_prior: tuple
+
+
+# ---------------------------------------------------------------------------------------
 # Level spaces: what a config's ``env=`` selects
 # ---------------------------------------------------------------------------------------
 class LevelSpace(NamedTuple):
@@ -295,6 +354,8 @@ class LevelSpace(NamedTuple):
             maze's solver), or None where it is not computable; the oracle score needs it.
         aleatoric: the level's chance parameters and their ground-truth distribution (an
             ``Aleatoric``), or None where every level parameter is design (SAMPLR needs it).
+        dynamic: how levels are generated while they are played (a ``DynamicGrid``), or None
+            (DEGen needs it).
     """
 
     env: LevelEnv
@@ -310,6 +371,7 @@ class LevelSpace(NamedTuple):
     eval_generator: Optional[LevelGenerator] = None
     optimal_return: Optional[Callable[[Level], Array]] = None
     aleatoric: Optional[Aleatoric] = None
+    dynamic: Optional[DynamicGrid] = None
 
 
 # ---------------------------------------------------------------------------------------
@@ -455,7 +517,8 @@ class StepHook(NamedTuple):
             the hook's carry for the rollout (any pytree: a generator's recurrent state and
             parameters), and the first observations and states (edited or as given); ``obs``
             and ``states`` are batched over ``B``.
-        step: ``(carry, key, StepContext) -> (carry, HookStep)``.
+        step: ``(carry, key, StepContext) -> (carry, HookStep)``. The carry after the last
+            step reaches ``observe`` as ``Rollout.hook_carry`` (a generator's whole episode).
     """
 
     init: Callable

@@ -9,7 +9,7 @@ import pytest
 from ued.agents import maze_agent
 from ued.curricula import fictitious_transitions, samplr
 from ued.envs.maze import ACTION_FORWARD, maze_level_space
-from ued.envs.maze.fruit import fruit_aleatoric, fruit_level_space, make_fruit_level
+from ued.envs.maze.fruit import fruit_level_space, make_fruit_level
 from ued.envs.wrappers import auto_replay
 from ued.rollout import gae, make_rollout_fn, transition_gae
 from ued.types import StepContext
@@ -140,3 +140,37 @@ def test_samplr_runs_from_the_command_line_on_its_own_level_space(tmp_path):
                           f"run_dir={tmp_path / 'bad'}"], cwd=repo, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2
     assert "samplr needs a level space with an aleatoric part" in bad.stderr and "env=fruit_maze" in bad.stderr
+
+
+@pytest.mark.slow
+def test_trained_on_a_shifted_chance_outcome_the_policy_follows_the_shift_and_samplr_the_prior():
+    """The covariate shift SAMPLR exists for, in its smallest form: a curriculum that always
+    trains on the corridor whose banana rewards, while the real prior is P(banana) = 0.3. The
+    apple is two steps ahead, the banana behind the agent (two turns, two steps). Trained on the
+    real transitions the agent learns to go to the banana (right for the curriculum, wrong under
+    the prior: expected reward 0.3 x 0.55 against the apple's 0.7 x 0.775); trained on the
+    fictitious transitions (the same levels, the same curriculum) it learns the apple."""
+    from ued.agents import PPOConfig
+    from ued.curricula import dr
+    from ued.envs.maze.fruit import APPLE, BANANA
+    from ued.loop import make_train
+    from ued.types import LevelGenerator
+
+    space = fruit_level_space(height=1, width=5, n_walls=0, banana_prob=0.3, max_steps=8)
+    shifted = jax.tree.map(jnp.asarray, corridor(True))
+    space = space._replace(generator=LevelGenerator(sample=lambda key: shifted))  # the curriculum's shift
+    agent = maze_agent(space.env.action_space, hidden=16)
+    ppo = PPOConfig(lr=3e-3, gamma=0.99, gae_lambda=0.95, ent_coef=0.01, update_epochs=4, anneal_lr=False)
+    eaten = {}
+    for name, hook in (("real", None), ("fictitious", fictitious_transitions(space.aleatoric))):
+        cur = dr(space, 8)._replace(hook=hook)
+        trainer = make_train(space, cur, agent, ppo, num_envs=8, num_steps=32, num_updates=150, updates_per_chunk=150)
+        state, _, _ = jax.jit(trainer.chunk)(jax.jit(trainer.init)(jax.random.key(0)), 0)
+        ro, _, info = jax.jit(make_rollout_fn(space.env, agent, 0.99, 0.95), static_argnames=("num_steps", "greedy",
+                                                                                              "replay"))(
+            state.params, jax.tree.map(lambda x: x[None], shifted), jax.random.key(1), num_steps=8, greedy=True,
+            replay=False)
+        end = int(np.argmax(np.asarray(ro.dones)[:, 0]))  # the greedy episode's last step
+        ate = bool(ro.dones[end, 0]) and int(info["episode_length"][end, 0]) < 8  # a fruit, not the time limit
+        eaten[name] = -1 if not ate else BANANA if float(ro.rewards[end, 0]) > 0 else APPLE  # the banana rewards here
+    assert eaten == {"real": BANANA, "fictitious": APPLE}, eaten

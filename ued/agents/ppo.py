@@ -125,7 +125,8 @@ def _wmean(x, w):
 
 
 def ppo_loss(agent: Agent, cfg: PPOConfig, params, batch: Trajectory, weights):
-    """The clipped PPO loss on a ``(T, b)`` minibatch with per-environment ``weights`` ``(b,)``.
+    """The clipped PPO loss on a ``(T, b)`` minibatch with per-environment ``weights`` ``(b,)``
+    (or per-step ones ``(T, b)``: a generator's episodes of different lengths, padded).
 
     Returns:
         ``(loss, metrics)``: ``loss = policy + vf_coef * value - ent_coef * entropy``, where the
@@ -133,7 +134,7 @@ def ppo_loss(agent: Agent, cfg: PPOConfig, params, batch: Trajectory, weights):
         ``-min(ratio * A, clip(ratio, 1 +- eps) * A)``, all weighted means.
     """
     t, b = batch.resets.shape
-    w = jnp.broadcast_to(weights[None, :], (t, b)).astype(jnp.float32)
+    w = (weights if weights.ndim == 2 else jnp.broadcast_to(weights[None, :], (t, b))).astype(jnp.float32)
     _, dist, values = agent.apply(params, agent.initial_carry(b), batch.obs, batch.resets)
     log_probs = agent.log_prob(dist, batch.actions)
     entropy = _wmean(agent.entropy(dist), w)
@@ -167,7 +168,7 @@ def ppo_update(agent: Agent, cfg: PPOConfig, optimizer: optax.GradientTransforma
     """Builds ``update(params, opt_state, batch, key, weights) -> (params, opt_state, metrics)``.
 
     ``batch`` is a ``Trajectory`` of ``(T, B)``; ``weights`` ``(B,)`` per-environment gradient
-    weights. Runs ``update_epochs`` epochs of ``num_minibatches`` minibatches over a fresh
+    weights, or ``(T, B)`` per-step ones. Runs ``update_epochs`` epochs of ``num_minibatches`` minibatches over a fresh
     permutation of the environments; metrics are averaged over all minibatches, plus the
     global gradient norm (before clipping).
     """
@@ -179,7 +180,8 @@ def ppo_update(agent: Agent, cfg: PPOConfig, optimizer: optax.GradientTransforma
         def minibatch(carry, idx):
             params, opt_state = carry
             sub = jax.tree.map(lambda x: x[:, idx], batch)
-            grad_fn = jax.value_and_grad(lambda p: ppo_loss(agent, cfg, p, sub, weights[idx]), has_aux=True)
+            w = weights[:, idx] if weights.ndim == 2 else weights[idx]
+            grad_fn = jax.value_and_grad(lambda p: ppo_loss(agent, cfg, p, sub, w), has_aux=True)
             (_, metrics), grads = grad_fn(params)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)

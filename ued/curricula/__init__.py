@@ -7,12 +7,13 @@ loop supplies the level space and the number of parallel environments.
 
 from ued.curricula.base import (Observed, Proposal, buffer_metrics, check_buffer, check_score, level_metrics,
                                 sample_levels, top_stored_levels)
+from ued.curricula.degen import degen
 from ued.curricula.dr import dr
 from ued.curricula.paired import paired
 from ued.curricula.replay import accel, plr, replay_curriculum, robust_plr
 from ued.curricula.samplr import fictitious_transitions, samplr
 from ued.curricula.sfl import sfl
 
-__all__ = ["Observed", "Proposal", "accel", "buffer_metrics", "check_buffer", "check_score", "dr",
+__all__ = ["Observed", "Proposal", "accel", "buffer_metrics", "check_buffer", "check_score", "degen", "dr",
            "fictitious_transitions", "level_metrics", "paired", "plr", "replay_curriculum", "robust_plr",
            "sample_levels", "samplr", "sfl", "top_stored_levels"]

@@ -17,4 +17,5 @@ def episode_mean_score(name, per_step, bind=None):
         valid = mask.any(axis=0)
         return ScoreResult(jnp.where(valid, masked_mean(means, mask), 0.0), valid, {})
 
-    return Score(compute=compute, init_extra=lambda: {}, name=name, bind=bind)
+    return Score(compute=compute, init_extra=lambda: {}, name=name, bind=bind,
+                 per_step=lambda rollout, levels=None, extra=None: per_step(rollout))

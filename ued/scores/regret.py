@@ -82,7 +82,14 @@ def max_mc() -> Score:
         valid = valid & completed
         return ScoreResult(jnp.where(valid, score, 0.0), valid, {"max_return": r_max})
 
-    return Score(compute=compute, init_extra=lambda: {"max_return": jnp.float32(-jnp.inf)}, name="max_mc")
+    def per_step(rollout: Rollout, levels=None, extra=None):
+        """``R_max - V(s_t)`` at every step; 0 on a level no episode of which has completed."""
+        r_max, _ = _max_return_update(rollout, _broadcast_extra(extra, rollout, {"max_return": -jnp.inf}))
+        known = jnp.isfinite(r_max)[None, :]
+        return jnp.where(known, r_max[None, :] - rollout.values, 0.0)
+
+    return Score(compute=compute, init_extra=lambda: {"max_return": jnp.float32(-jnp.inf)}, name="max_mc",
+                 per_step=per_step)
 
 
 def mna_per_step(rollout: Rollout, gamma: float, lam: float) -> jax.Array:
@@ -153,14 +160,19 @@ def mna(gamma: float = 0.995, lam: float = 0.98) -> Score:
         if not 0.0 <= v <= 1.0:
             raise ValueError(f"mna: {name} must be in [0, 1], got {v}")
 
-    def compute(rollout: Rollout, levels=None, extra=None) -> ScoreResult:
+    def terms(rollout: Rollout, extra):
+        """``(-M_t * solved (T, B), best return (B,), solved (B,))``."""
         extra = _broadcast_extra(extra, rollout, {"max_return": -jnp.inf})
         r_max, _ = _max_return_update(rollout, extra)
         solved = (r_max > 0) | rollout.solved.any(axis=0)
-        score = -jnp.sum(mna_per_step(rollout, gamma, lam), axis=0) * solved
-        return ScoreResult(score, jnp.ones_like(solved), {"max_return": r_max})
+        return -mna_per_step(rollout, gamma, lam) * solved[None, :], r_max, solved
 
-    return Score(compute=compute, init_extra=lambda: {"max_return": jnp.float32(-jnp.inf)}, name="mna")
+    def compute(rollout: Rollout, levels=None, extra=None) -> ScoreResult:
+        per_step, r_max, solved = terms(rollout, extra)
+        return ScoreResult(jnp.sum(per_step, axis=0), jnp.ones_like(solved), {"max_return": r_max})
+
+    return Score(compute=compute, init_extra=lambda: {"max_return": jnp.float32(-jnp.inf)}, name="mna",
+                 per_step=lambda rollout, levels=None, extra=None: terms(rollout, extra)[0])
 
 
 def paired_regret() -> Score:

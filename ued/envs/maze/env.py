@@ -106,15 +106,16 @@ def view_offsets(view_size: int) -> np.ndarray:
     return out
 
 
-def egocentric_cells(grid: jax.Array, agent_pos: jax.Array, agent_dir: jax.Array, offsets) -> jax.Array:
+def egocentric_cells(grid: jax.Array, agent_pos: jax.Array, agent_dir: jax.Array, offsets,
+                     outside: int = CELL_WALL) -> jax.Array:
     """The cells of an egocentric view: int32 ``(V, V)`` of ``grid`` (``(H, W)`` cell types) at
-    ``view_offsets(V)[agent_dir]`` from ``agent_pos``; cells outside the grid read as CELL_WALL."""
+    ``view_offsets(V)[agent_dir]`` from ``agent_pos``; cells outside the grid read as ``outside``."""
     h, w = grid.shape
     off = jnp.asarray(offsets)[agent_dir]  # (V, V, 2)
     xs = agent_pos[0] + off[..., 0]
     ys = agent_pos[1] + off[..., 1]
     inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
-    return jnp.where(inside, grid[jnp.clip(ys, 0, h - 1), jnp.clip(xs, 0, w - 1)], CELL_WALL)
+    return jnp.where(inside, grid[jnp.clip(ys, 0, h - 1), jnp.clip(xs, 0, w - 1)], outside)
 
 
 def turned(direction: jax.Array, action: jax.Array) -> jax.Array:
@@ -146,6 +147,28 @@ def check_view_and_limit(agent_view_size, max_steps) -> None:
         raise ValueError(f"agent_view_size must be an odd integer >= 3, got {agent_view_size!r}")
     if not isinstance(max_steps, int) or max_steps <= 0:
         raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+
+
+def start_state(level, maze: MazeLevel) -> MazeState:
+    """The first state of an episode on ``level`` (any level type kept in the state) whose maze
+    part ``maze`` gives the start pose. Shared by the fruit maze and the dynamic maze."""
+    return MazeState(agent_pos=jnp.asarray(maze.agent_pos, jnp.int32), agent_dir=jnp.asarray(maze.agent_dir, jnp.int32),
+                     time=jnp.zeros((), jnp.int32), episode_return=jnp.zeros((), jnp.float32), level=level)
+
+
+def grid_observer(cell_grid, encoding, agent_view_size: int, normalize_obs: bool):
+    """``MazeState -> MazeObs``: the egocentric view of the cell types ``cell_grid(level)``
+    (int ``(H, W)``), each encoded by its row of ``encoding`` (``(C, 3)`` uint8), float32 scaled
+    by ``OBS_SCALE`` when ``normalize_obs``. Shared by the fruit maze and the dynamic maze."""
+    offsets = view_offsets(agent_view_size)
+    encoding = jnp.asarray(encoding)
+    scale = jnp.asarray(OBS_SCALE)
+
+    def observe(state: MazeState) -> MazeObs:
+        image = encoding[egocentric_cells(cell_grid(state.level), state.agent_pos, state.agent_dir, offsets)]
+        return MazeObs(image=image.astype(jnp.float32) / scale if normalize_obs else image, agent_dir=state.agent_dir)
+
+    return observe
 
 
 def advance(state: MazeState, action, front, moves, solved, ended, valid, params: MazeParams):

@@ -24,8 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from ued.envs.maze.env import (ACTION_FORWARD, CELL_EMPTY, CELL_WALL, NUM_ACTIONS, OBS_SCALE, MazeObs, MazeParams, MazeState,
-                               advance, check_view_and_limit, egocentric_cells, is_blocked, view_offsets)
+from ued.envs.maze.env import (ACTION_FORWARD, CELL_EMPTY, CELL_WALL, NUM_ACTIONS, MazeParams, MazeState, advance,
+                               check_view_and_limit, grid_observer, is_blocked, start_state)
 from ued.envs.maze.generators import _pick_cell, random_maze_generator
 from ued.envs.maze.level import DIR_TO_VEC, MazeLevel, is_valid_level, make_level
 from ued.envs.maze.render import render_level
@@ -103,19 +103,11 @@ def make_fruit_maze(agent_view_size: int = 5, max_steps: int = 64, normalize_obs
         ValueError: for an even or too small view, or a non-positive ``max_steps``.
     """
     check_view_and_limit(agent_view_size, max_steps)
-    offsets = view_offsets(agent_view_size)
-    encoding = jnp.asarray(ENCODING)
-    scale = jnp.asarray(OBS_SCALE)
-
-    def observe(state: MazeState) -> MazeObs:
-        image = encoding[egocentric_cells(cell_grid(state.level), state.agent_pos, state.agent_dir, offsets)]
-        return MazeObs(image=image.astype(jnp.float32) / scale if normalize_obs else image, agent_dir=state.agent_dir)
+    observe = grid_observer(cell_grid, ENCODING, agent_view_size, normalize_obs)
 
     def reset_to_level(key, level: FruitLevel, params):
         del key, params
-        state = MazeState(agent_pos=jnp.asarray(level.maze.agent_pos, jnp.int32),
-                           agent_dir=jnp.asarray(level.maze.agent_dir, jnp.int32), time=jnp.zeros((), jnp.int32),
-                           episode_return=jnp.zeros((), jnp.float32), level=level)
+        state = start_state(level, level.maze)
         return observe(state), state
 
     def step(key, state: MazeState, action, params: MazeParams):
@@ -277,7 +269,7 @@ def render_fruit_level(level: FruitLevel, tile_size: int = 16) -> jax.Array:
         tile = jax.lax.dynamic_update_slice(tile, inner, (2, 2, 0))
         return jax.lax.dynamic_update_slice(image, tile, (y0, x0, 0))
 
-    green, black = (0, 200, 0), (0, 0, 0)
+    green = (0, 200, 0)
     image = paint(image, level.maze.goal_pos, (220, 30, 30), jnp.where(level.banana_good, 0, 1) * jnp.asarray(green))
     return paint(image, level.banana_pos, (240, 220, 40), jnp.where(level.banana_good, 1, 0) * jnp.asarray(green))
 
