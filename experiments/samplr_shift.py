@@ -2,6 +2,7 @@
 
     python experiments/samplr_shift.py --out /tmp/cics            # trains both, then measures
     python experiments/samplr_shift.py --out /tmp/cics --updates 400 --figure docs/samplr_shift.png
+    python experiments/samplr_shift.py --out /tmp/cics1x5 --layout corridor --updates 600
 
 Trains robust PLR and SAMPLR (Jiang et al. 2022, "Grounding Aleatoric Uncertainty for
 Unsupervised Environment Design") with the oracle regret score on 5x5 open fruit mazes
@@ -26,20 +27,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-SETTINGS = ["env=fruit_maze", "score=oracle", "env.height=5", "env.width=5", "env.n_walls=0", "env.max_steps=32",
-            "num_envs=32", "num_steps=64", "updates_per_chunk=25", "eval.every=50", "eval.random_levels=200",
-            "eval.attempts=2", "eval.render=false", "checkpoint_every=0", "progress=false"]
+COMMON = ["env=fruit_maze", "score=oracle", "env.n_walls=0", "num_envs=32", "updates_per_chunk=25", "eval.every=50",
+          "eval.random_levels=200", "eval.attempts=2", "eval.render=false", "checkpoint_every=0", "progress=false"]
+LAYOUTS = {  # the levels: open 5x5 rooms, or a 1x5 corridor (the smallest choice; its few hundred distinct levels need a small buffer to fill)
+    "room": ["env.height=5", "env.width=5", "env.max_steps=32", "num_steps=64"],
+    "corridor": ["env.height=1", "env.width=5", "env.max_steps=8", "num_steps=32", "buffer.capacity=128"],
+}
 CURRICULA = ("robust_plr", "samplr")
 
 
-def train_run(curriculum: str, run_dir: str, updates: int, seed: int) -> None:
+def train_run(curriculum: str, run_dir: str, updates: int, seed: int, layout: str = "room") -> None:
     from hydra import compose, initialize_config_dir
 
     from ued.run.config import CONF_DIR
     from ued.train import train
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"curriculum={curriculum}", *SETTINGS,
+        cfg = compose(config_name="config", overrides=[f"curriculum={curriculum}", *COMMON, *LAYOUTS[layout],
                                                        f"num_updates={updates}", f"seed={seed}"])
     train(cfg, run_dir)
 
@@ -104,12 +108,13 @@ def main() -> None:
     p.add_argument("--updates", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--figure", default=None, help="write the figure here (PNG)")
+    p.add_argument("--layout", choices=sorted(LAYOUTS), default="room", help="open 5x5 rooms or a 1x5 corridor")
     args = p.parse_args()
     results, curves = {}, {}
     for name in CURRICULA:
         run_dir = os.path.join(args.out, name)
         if not os.path.exists(os.path.join(run_dir, "metrics.jsonl")):
-            train_run(name, run_dir, args.updates, args.seed)
+            train_run(name, run_dir, args.updates, args.seed, args.layout)
         results[name] = choices(run_dir)
         curves[name] = replay_curve(run_dir)
         u, v = curves[name]
