@@ -134,7 +134,7 @@ class Trainer(NamedTuple):
             ``length`` updates (a Python int: static under ``jit``, each value compiles once),
             numbered from ``start_update`` (an int32 scalar shared by all seeds); metrics are
             ``(length,)`` arrays (``(S, length)`` for seeds), levels the last update's proposed
-            levels.
+            levels (as played, where the curriculum built them in the rollout: ``Observed.played``).
         evaluate: ``(params, key) -> {"named": ..., "random": ...}``: results (see
             ``make_level_evaluator``) on the level space's named held-out levels and on a fixed
             set of held-out random levels (plus ``"cvar_passes"``, the two ``(N,)`` success
@@ -276,6 +276,8 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         # SCORE LEVELS AND UPDATE THE CURRICULUM (it sees the rollout of the pre-update policy)
         observed = curriculum.observe(cur, k_observe, levels, proposal, ro, student)
         check_observed(observed)
+        if observed.played is not None:  # levels the curriculum built in the rollout: same structure as proposed
+            chex.assert_trees_all_equal_shapes_and_dtypes(observed.played, levels)
         weights = proposal.train_weights.astype(jnp.float32)
 
         metrics = {**agent_metrics,
@@ -286,7 +288,7 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         new_state = TrainState(params=params, opt_state=opt_state, curriculum=observed.state, key=key,
                                update=state.update + 1,
                                curriculum_env_steps=state.curriculum_env_steps.add(observed.env_steps))
-        return new_state, (metrics, levels)
+        return new_state, (metrics, levels if observed.played is None else observed.played)
 
     def chunk(state: TrainState, start_update, length: int = updates_per_chunk):
         indices = jnp.asarray(start_update, jnp.int32) + jnp.arange(length, dtype=jnp.int32)

@@ -433,11 +433,15 @@ class Observed(NamedTuple):
             the training rollout (SFL's sampling pass, PAIRED's antagonist rollout); 0 when it
             spent none. The loop adds it to ``TrainState.curriculum_env_steps`` and logs it.
             Count every ``LevelEnv.step`` of every environment; the contract test does.
+        played: the ``num_levels`` levels as the student played them, where the curriculum built
+            them inside the rollout (DEGen's generated levels), or None: the proposed levels.
+            What the loop returns as the update's levels (``media/proposed_*.png``).
     """
 
     state: CurriculumState
     metrics: dict
     env_steps: Array
+    played: Optional[Level] = None
 
 
 class TopLevels(NamedTuple):

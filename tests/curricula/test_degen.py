@@ -178,6 +178,24 @@ def test_degen_trains_its_generator_on_its_own_steps(hooked):
     changed = [not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(out.state.generator),
                                                         jax.tree.leaves(state.generator))]
     assert any(changed)
+    for x, y in zip(jax.tree.leaves(out.played), jax.tree.leaves(ro.hook_carry.levels)):  # the levels as generated
+        np.testing.assert_array_equal(x, y)
+
+
+def test_the_loop_returns_the_levels_as_generated_with_several_seeds():
+    """What a training chunk returns (and media shows) are the generated levels, not the blank
+    proposals; two vmapped seeds run the generator's while loop."""
+    from ued.loop import make_train
+
+    cur = degen(SPACE, 4, generator_hidden=8, generator_head=8, generator_conv=4)
+    trainer = make_train(SPACE, cur, maze_agent(SPACE.env.action_space, hidden=8), PPOConfig(), num_envs=4,
+                         num_steps=16, num_updates=2, updates_per_chunk=2, num_seeds=2)
+    state = jax.jit(trainer.init)(jax.random.split(jax.random.key(0), 2))
+    state, metrics, levels = jax.jit(trainer.chunk)(state, 0)
+    generated = np.asarray(levels.generated).sum(axis=(-2, -1))  # (seeds, envs)
+    assert generated.shape == (2, 4) and (generated > 1).all()
+    np.testing.assert_allclose(np.asarray(metrics["curriculum/level_generated"])[:, -1], generated.mean(axis=1) / (H * W),
+                               rtol=1e-5)
 
 
 def test_degen_needs_a_level_space_generated_while_played():

@@ -272,9 +272,9 @@ def degen(level_space: LevelSpace, num_levels: int, score: Score | None = None, 
         num_updates: horizon of the annealing.
 
     Returns:
-        A ``Curriculum`` over ``DEGenState`` with a ``StepHook``; no stored levels. Generator
-        steps are not env steps (``Observed.env_steps`` is 0; ``curriculum/generator_steps``
-        logs them).
+        A ``Curriculum`` over ``DEGenState`` with a ``StepHook``; no stored levels; the levels as
+        generated are ``Observed.played`` (shown in media). Generator steps are not env steps
+        (``Observed.env_steps`` is 0; ``curriculum/generator_steps`` logs them).
 
     Raises:
         ValueError: the level space has no ``DynamicGrid``, or bad sizes or PPO settings.
@@ -340,6 +340,7 @@ def degen(level_space: LevelSpace, num_levels: int, score: Score | None = None, 
             "generator_policy_loss": m["policy_loss"],
             **level_metrics(level_space.level_stats, carry.levels),
         }
-        return Observed(DEGenState(generator=params, generator_opt=opt_state), metrics, jnp.zeros((), jnp.int32))
+        return Observed(DEGenState(generator=params, generator_opt=opt_state), metrics, jnp.zeros((), jnp.int32),
+                        played=carry.levels)
 
     return Curriculum(init=init, propose=propose, observe=observe, hook=hook)

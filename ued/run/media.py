@@ -47,7 +47,8 @@ def tile_images(images, columns: int = 8, pad: int = 2) -> np.ndarray:
 def write_eval_media(components, result: dict, levels, update: int, run_dir: str, curriculum_state=None) -> dict[str, str]:
     """Writes an evaluation's images into ``run_dir/media``; returns ``{name: path}``.
 
-    ``proposed_<update>.png``: the first 16 levels the curriculum proposed last; ``top_levels_<update>.png``:
+    ``proposed_<update>.png``: the first 16 levels the curriculum proposed last (as played, where
+    it built them in the rollout: DEGen's generated levels); ``top_levels_<update>.png``:
     the 16 levels the curriculum rates highest (its ``Curriculum.top_levels``, when it has one and
     holds any); ``heldout_<level>_<update>.gif``: greedy episodes on the first
     ``eval.render_levels`` named held-out levels. With several seeds, seed 0's.
