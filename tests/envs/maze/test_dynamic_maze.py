@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ued.envs.maze import ACTION_FORWARD, ACTION_LEFT, make_level, make_maze, random_maze_generator, render_level
-from ued.envs.maze.dynamic import (TILE_EMPTY, TILE_GOAL, TILE_WALL, blank_level, dynamic_maze_level_space,
+from ued.envs.maze.dynamic import (TILE_EMPTY, TILE_GOAL, TILE_WALL, UNSEEN_RGB, blank_level, dynamic_maze_level_space,
                                    full_level, make_dynamic_maze, render_gen_level)
 
 MAX = 20
@@ -134,14 +134,15 @@ def test_the_level_space_components_keep_levels_fully_generated():
     assert held.generated.shape == (1, 13, 13) and bool(held.goal_placed.all())
 
 
-def test_rendering_blacks_out_cells_not_generated():
+def test_rendering_marks_cells_not_generated():
     _, state = start(blank_at(2, 4, 3))
     _, state = DYN.write(state, jnp.int32(view_cell(1, 0)), jnp.int32(TILE_WALL))
     image = np.asarray(render_gen_level(state.level, tile_size=4))
     assert image.shape == (28, 28, 3)
     tile = lambda x, y: image[(y + 1) * 4:(y + 2) * 4, (x + 1) * 4:(x + 2) * 4]
-    assert (tile(0, 0) == 0).all()  # not generated
-    assert not (tile(2, 3) == 0).all()  # the generated wall
+    assert (tile(0, 0) == UNSEEN_RGB).all()  # not generated
+    assert not (tile(2, 3) == UNSEEN_RGB).all(axis=-1).any()  # the generated wall
+    assert not (tile(2, 4) == UNSEEN_RGB).all(axis=-1).any()  # the agent's (generated) start cell
     maze = make_level(np.zeros((5, 5), bool), (4, 4), (0, 0), 0)
     np.testing.assert_array_equal(render_gen_level(full_level(maze), 4), render_level(maze, 4))  # as the maze
 

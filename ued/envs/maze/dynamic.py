@@ -43,6 +43,7 @@ TILE_EMPTY, TILE_WALL, TILE_GOAL = 0, 1, 2  # the generator's tile kinds
 TILE_NAMES = ("empty", "wall", "goal")
 TILE_PRIOR = (0.495, 0.495, 0.01)  # Mead et al.'s target of the tile choice's entropy bonus
 CELL_UNSEEN, CELL_OUTSIDE = 3, 4  # beside the maze's CELL_EMPTY (0), CELL_WALL (1), CELL_GOAL (2)
+UNSEEN_RGB = (25, 35, 90)  # how renderings show a cell not generated yet
 ENCODING = np.array([[1, 0, 0], [2, 5, 0], [8, 1, 0], [0, 0, 0]], dtype=np.uint8)  # unseen: MiniGrid's (0, 0, 0)
 
 
@@ -222,14 +223,15 @@ def dynamic_grid(height: int, width: int, agent_view_size: int = 5, max_steps: i
 
 
 def render_gen_level(level: GenLevel, tile_size: int = 16) -> jax.Array:
-    """uint8 ``((H + 2) * ts, (W + 2) * ts, 3)``: the maze as generated (walls grey, goal green
-    once placed, agent red), cells not generated yet black. Jittable."""
+    """uint8 ``((H + 2) * ts, (W + 2) * ts, 3)``: the maze as generated (walls grey, empty cells
+    black, goal green once placed, agent red), cells not generated yet dark blue (``UNSEEN_RGB``).
+    Jittable."""
     maze = realized_maze(level)
     maze = maze.replace(goal_pos=jnp.where(level.goal_placed, maze.goal_pos, maze.agent_pos))  # unplaced: under the agent
     image = render_level(maze, tile_size)
     unseen = jnp.pad(~level.generated & _interior(level.maze), 1, constant_values=False)
     mask = jnp.repeat(jnp.repeat(unseen, tile_size, 0), tile_size, 1)[..., None]
-    return jnp.where(mask, jnp.zeros_like(image), image)
+    return jnp.where(mask, jnp.asarray(UNSEEN_RGB, jnp.uint8), image)
 
 
 def dynamic_level_stats(max_steps: int):
