@@ -138,7 +138,8 @@ def test_paired_rewards_the_adversary_with_the_regret_of_its_level():
 
     student = Student(params=None, rollout=None, update=jnp.int32(0), init_agent=None, train=fake_train)
     cs, levels, proposal = cur.propose(state.curriculum, jax.random.key(2), student)
-    _, metrics, env_steps = cur.observe(cs, jax.random.key(3), levels, proposal, pro, student)
+    observed = cur.observe(cs, jax.random.key(3), levels, proposal, pro, student)
+    metrics, env_steps = observed.metrics, observed.env_steps
     assert int(env_steps) == ant.rewards.size  # the antagonist's rollout is counted
     expected = paired_regret().compute((pro, ant), levels, {})
     np.testing.assert_allclose(metrics["regret"], np.mean(np.where(expected.valid, expected.scores, 0)), rtol=1e-6)
