@@ -202,8 +202,8 @@ def generator_hook(level_space: LevelSpace, agent: Agent) -> StepHook:
 
     def init(curriculum_state: DEGenState, proposal, key, obs, states):
         b = jax.tree.leaves(states)[0].shape[0]
-        gobs = jax.tree.map(lambda x: x[0], jax.vmap(dyn.observe)(states))
-        blank_obs = (gobs, jnp.zeros((), jnp.float32))
+        one = jax.eval_shape(dyn.observe, jax.tree.map(lambda x: x[0], states))  # shapes only: nothing computed
+        blank_obs = (one, jax.ShapeDtypeStruct((), jnp.float32))
         pad = lambda x: jnp.zeros((capacity, b) + x.shape, x.dtype)
         episode = GeneratorEpisode(obs=jax.tree.map(pad, blank_obs), actions=jnp.zeros((capacity, b, 2), jnp.int32),
                                    log_probs=jnp.zeros((capacity, b)), values=jnp.zeros((capacity, b)),
