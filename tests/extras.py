@@ -13,7 +13,7 @@ import pytest
 
 OWN_ENVIRONMENT = {"kinetix"}
 # level space (conf/env/<name>.yaml) -> (the module its package provides, ued's extra that installs it)
-PACKAGES = {"jaxnav": ("jaxmarl", "jaxnav"), "xland": ("xminigrid", "xland"), "navix": ("navix", "navix"),
+PACKAGES = {"jaxnav": ("jaxmarl", "jaxnav"), "jaxnav_multi": ("jaxmarl", "jaxnav"), "xland": ("xminigrid", "xland"), "navix": ("navix", "navix"),
             "craftax": ("craftax", "craftax"), "kinetix": ("kinetix", "kinetix"),
             **{e: ("gymnax", "gymnax") for e in ("cartpole", "acrobot", "pendulum")}}
 

@@ -87,8 +87,8 @@ PREFLIGHT = (
     + [(f"{k}=", rf"{k}=: Value '' of type 'str' could not be converted to Integer") for k in INT_KEYS[:4]]
     + [(f"{g}=nope", rf"{g}=nope: no such option; the options of {g} are .*{opt}")
        for g, opt in (("curriculum", "accel, degen, dr, paired, plr, robust_plr, samplr, sfl"),
-                      ("env", "acrobot, cartpole, craftax, dynamic_maze, fruit_maze, jaxnav, kinetix, maze, navix, pendulum, xland"),
-                      ("agent", "dynamic_maze, ff, fruit_maze, gymnax, jaxnav, kinetix, lstm, maze, navix"), ("logger", "local, wandb"), ("eval", "default"))]
+                      ("env", "acrobot, cartpole, craftax, dynamic_maze, fruit_maze, jaxnav, jaxnav_multi, kinetix, maze, navix, pendulum, xland"),
+                      ("agent", "dynamic_maze, ff, fruit_maze, gymnax, jaxnav, jaxnav_multi, kinetix, lstm, maze, navix"), ("logger", "local, wandb"), ("eval", "default"))]
     + [("+preset=nope", r"preset=nope: no such preset; the presets are accel_maze, paper, robust_plr_maze"),
        ("preset=nope", r"preset=nope: no such preset; the presets are accel_maze, paper, robust_plr_maze"),
        ("curriculum=plr score=nope", r"score=nope: no such option; the options of score are .*max_mc"),

@@ -18,6 +18,7 @@ import chex
 
 from ued.agents.networks import Agent
 from ued.agents.ppo import PPOConfig, learning_rate, make_optimizer, ppo_update
+from ued.agents.seats import first_obs
 from ued.evaluate.cvar import make_success_evaluator, sample_eval_levels, success_passes
 from ued.evaluate.heldout import make_level_evaluator
 from ued.rollout import Rollout, make_rollout_fn
@@ -202,24 +203,29 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
             return unsharded_rollout(params, shard_levels(levels), key, steps, **kwargs)
     update_agent = ppo_update(agent, ppo, optimizer)
 
-    def student_rollout(params, levels, key, steps):
-        ro, _, info = rollout_fn(params, levels, key, steps)
+    def student_rollout(params, levels, key, steps, coplayers=None):
+        ro, _, info = rollout_fn(params, levels, key, steps, **({} if coplayers is None else {"coplayers": coplayers}))
         return ro, info
 
     def init_agent(key):
         k_level, k_obs, k_params = jax.random.split(key, 3)
         level = level_space.generator.sample(k_level)
         obs, _ = level_space.env.reset_to_level(k_obs, level, level_space.env.default_params)
-        params = agent.init(k_params, obs)
+        params = agent.init(k_params, first_obs(obs, level_space.env))
         return params, optimizer.init(params)
 
-    def train_agent(params, opt_state, levels, key, weights=None, hook_input=None):
+    def train_agent(params, opt_state, levels, key, weights=None, hook_input=None, coplayers=None):
         """One rollout and (weighted) PPO update; skipped when every weight is 0. ``hook_input``
-        (the curriculum's state and proposal) runs the curriculum's ``StepHook`` in the rollout."""
+        (the curriculum's state and proposal) runs the curriculum's ``StepHook`` in the rollout;
+        ``coplayers`` (``Proposal.coplayers``) take the level space's co-player slots."""
         k_rollout, k_update = jax.random.split(key)
         hooked = {} if hook_input is None else {"hook": curriculum.hook, "hook_input": hook_input}
+        if coplayers is not None:
+            hooked["coplayers"] = coplayers
         ro, traj, info = rollout_fn(params, levels, k_rollout, num_steps, **hooked)
         weights = jnp.ones((num_envs,), jnp.float32) if weights is None else weights.astype(jnp.float32)
+        if ro.agents > 1:  # a level's weight for each of its student agents' columns
+            weights = jnp.repeat(weights, ro.agents, axis=0)
 
         trains = jnp.any(weights > 0)
 
@@ -271,7 +277,7 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         # (skipped when the proposal trains on nothing)
         hook_input = None if curriculum.hook is None else (cur, proposal)  # the curriculum's hook, if it has one
         params, opt_state, ro, agent_metrics = train_agent(state.params, state.opt_state, levels, k_train,
-                                                           proposal.train_weights, hook_input)
+                                                           proposal.train_weights, hook_input, proposal.coplayers)
 
         # SCORE LEVELS AND UPDATE THE CURRICULUM (it sees the rollout of the pre-update policy)
         observed = curriculum.observe(cur, k_observe, levels, proposal, ro, student)

@@ -36,6 +36,10 @@ class Rollout:
         hook: the records of the curriculum's ``StepHook`` at each step (leading axes
             ``(T, B)``), or None when the rollout ran without one.
         hook_carry: the ``StepHook``'s carry after the last step, or None.
+        agents: ``S``, the student's agent slots per level (static). With ``S > 1`` the ``B``
+            columns are ``B / S`` levels times their ``S`` agents, level-major; scores reduce
+            each agent's episodes and then average over a level's agents (``level_episodes``,
+            ``level_mean``). 1 for a one-agent level space.
     """
 
     rewards: jax.Array
@@ -48,6 +52,12 @@ class Rollout:
     entropy: jax.Array | None = None
     hook: object = None
     hook_carry: object = None
+    agents: int = struct.field(pytree_node=False, default=1)
+
+    @property
+    def num_levels(self) -> int:
+        """The levels the rollout played (its columns divided by ``agents``)."""
+        return self.rewards.shape[1] // self.agents
 
 
 def td_errors(rewards, values, dones, last_value, gamma):
@@ -192,6 +202,44 @@ def per_episode(x, dones, reduce: str = "sum"):
     return jax.vmap(column, in_axes=(1, 1, 0), out_axes=1)(x, ep, n_done)
 
 
+def level_mean(x, rollout: Rollout):
+    """Mean over each level's agents of per-column values on the last axis: ``(..., B * S)`` ->
+    ``(..., B)`` (``x`` itself when the rollout has one agent per level)."""
+    if rollout.agents == 1:
+        return x
+    return x.reshape(x.shape[:-1] + (-1, rollout.agents)).astype(jnp.float32).mean(axis=-1)
+
+
+def level_any(x, rollout: Rollout):
+    """Whether any of a level's agents has ``x``: ``(..., B * S)`` -> ``(..., B)``."""
+    if rollout.agents == 1:
+        return x
+    return x.reshape(x.shape[:-1] + (-1, rollout.agents)).any(axis=-1)
+
+
+def level_episodes(x, rollout: Rollout, reduce: str = "sum"):
+    """``per_episode`` of a per-step, per-column quantity, averaged over each level's agents.
+
+    Each agent's episodes are reduced first (so ``"max"`` of ``solved`` is whether that agent
+    solved the episode) and the level's value of an episode is the mean over its agents: the
+    fraction of its robots that reached their goals, the mean of their returns. The agents of a
+    level share episode boundaries, so the completed-episode mask is the level's.
+
+    Args:
+        x: ``(T, B * S)`` values.
+        rollout: the ``Rollout`` (its ``dones`` and ``agents``).
+        reduce: ``"sum"``, ``"mean"`` or ``"max"`` over an episode's steps.
+
+    Returns:
+        ``(values, mask)``, each ``(T, B)`` as in ``per_episode``.
+    """
+    values, mask = per_episode(x, rollout.dones, reduce)
+    if rollout.agents == 1:
+        return values, mask
+    t = values.shape[0]
+    return level_mean(values, rollout), mask.reshape(t, -1, rollout.agents)[..., 0]
+
+
 def masked_mean(values, mask, axis=0):
     """Mean of ``values`` where ``mask``; 0 where the mask is empty."""
     mask = mask.astype(jnp.float32)
@@ -203,13 +251,18 @@ def make_rollout_fn(env, agent, gamma: float, lam: float):
     (SFL's sampling pass, PAIRED's antagonist), the held-out evaluation and the demo.
 
     ``rollout(params, levels, key, num_steps, greedy=False, replay=True, record=None,
-    hook=None, hook_input=None) -> (Rollout, Trajectory, info)``: the agent
+    hook=None, hook_input=None, coplayers=None) -> (Rollout, Trajectory, info)``: the agent
     (``ued.agents.step_agent``) plays ``B`` levels in parallel for ``num_steps`` steps from a
     zero recurrent state. With ``replay`` an episode that ends restarts on the same level
     (``auto_replay``); without it the env is stepped on after ``done`` as it is, and only each
     column's first episode is meaningful (evaluation). ``greedy`` takes the policy's mode.
     ``record`` (``env state -> pytree``, one environment) is applied to the state each step
     acts in, and to the final state.
+
+    On a level space with ``N > 1`` agents the student acts in all its slots (``ued.agents.seats``):
+    the ``Rollout`` and ``Trajectory`` have ``B * S`` columns (level-major) and ``Rollout.agents =
+    S``; ``coplayers`` (``Proposal.coplayers``, ``M`` stacked parameter sets) take the level space's
+    co-player slots, group ``m`` of the ``B`` levels against co-player ``m``.
 
     ``hook`` is a curriculum's ``ued.types.StepHook`` and ``hook_input`` the
     ``(curriculum_state, proposal)`` it starts from: the hook takes every env step (and may edit
@@ -232,15 +285,20 @@ def make_rollout_fn(env, agent, gamma: float, lam: float):
     """
     from ued.agents.networks import step_agent
     from ued.agents.ppo import Trajectory
+    from ued.agents.seats import act, initial_carry, level_done, per_column, seats_of, student_part
     from ued.envs.wrappers import auto_replay
 
     replaying = auto_replay(env)
     env_params = env.default_params
 
     def rollout(params, levels, key, num_steps: int, greedy: bool = False, replay: bool = True, record=None,
-                hook=None, hook_input=None):
+                hook=None, hook_input=None, coplayers=None):
         stepper = replaying if replay else env
         b = jax.tree.leaves(levels)[0].shape[0]
+        seat = seats_of(env, coplayers, b)
+        if hook is not None and seat.agents > 1:
+            raise ValueError(f"a curriculum's StepHook acts on one-agent level spaces; {env.name} has "
+                             f"{seat.agents} agents per level")
         k_reset, k_steps = jax.random.split(key)
         obs, state = jax.vmap(env.reset_to_level, in_axes=(0, 0, None))(jax.random.split(k_reset, b), levels, env_params)
 
@@ -250,14 +308,15 @@ def make_rollout_fn(env, agent, gamma: float, lam: float):
         hook_carry = None
         if hook is not None:
             hook_carry, obs, state = hook.init(*hook_input, jax.random.fold_in(k_reset, 1), obs, state)
+        mine = lambda x: student_part(x, seat)
 
         def step(carry, key):
             obs, state, rnn, first, hook_carry = carry
             k_act, k_env = jax.random.split(key)
-            rnn, action, dist, value = step_agent(agent, params, rnn, obs, first, k_act, greedy)
+            rnn, env_action, (action, dist, value) = act(agent, params, coplayers, rnn, obs, first, k_act, greedy, seat)
             out = {}
             if hook is None:
-                nobs, nstate, reward, done, info = env_step(k_env, state, action)
+                nobs, nstate, reward, done, info = env_step(k_env, state, env_action)
             else:
                 hook_carry, result = hook.step(hook_carry, k_env, StepContext(states=state, actions=action,
                                                                                values=value, env_step=env_step))
@@ -265,25 +324,27 @@ def make_rollout_fn(env, agent, gamma: float, lam: float):
                 if result.record is not None:
                     out["hook"] = result.record
                 if result.train is not None:  # the agent's value of the transition's own next state
-                    _, _, next_value = agent.apply(params, rnn, jax.tree.map(lambda x: x[None], result.train.obs),
+                    _, _, next_value = agent.apply(params, rnn[0], jax.tree.map(lambda x: x[None], result.train.obs),
                                                    jnp.asarray(result.train.done, jnp.bool_)[None])
                     out["train"] = {"reward": jnp.asarray(result.train.reward, jnp.float32),
                                     "done": jnp.asarray(result.train.done, jnp.bool_), "next_value": next_value[0]}
-            out.update({"obs": obs, "first": first, "actions": action, "log_probs": agent.log_prob(dist, action),
-                        "values": value, "rewards": reward, "dones": done, "solved": info["solved"],
-                        "episode_return": info["episode_return"], "episode_length": info["episode_length"],
-                        "dist": dist})
+            out.update({"obs": mine(obs), "first": per_column(first, seat), "actions": action,
+                        "log_probs": agent.log_prob(dist, action), "values": value, "rewards": mine(reward),
+                        "dones": mine(done), "solved": mine(info["solved"]),
+                        "episode_return": mine(info["episode_return"]),
+                        "episode_length": mine(info["episode_length"]), "dist": dist})
             if record is not None:
                 out["record"] = jax.vmap(record)(state)
-            return (nobs, nstate, rnn, done, hook_carry), out
+            return (nobs, nstate, rnn, level_done(done, seat), hook_carry), out
 
-        init = (obs, state, agent.initial_carry(b), jnp.ones((b,), jnp.bool_), hook_carry)
+        init = (obs, state, initial_carry(agent, seat, b), jnp.ones((b,), jnp.bool_), hook_carry)
         (obs, state, rnn, first, hook_carry), tr = jax.lax.scan(step, init, jax.random.split(k_steps, num_steps))
-        _, _, _, last_value = step_agent(agent, params, rnn, obs, first, k_steps, greedy=True)
+        _, _, _, last_value = step_agent(agent, params, rnn[0], mine(obs), per_column(first, seat), k_steps,
+                                         greedy=True)
         adv, targets = gae(tr["rewards"], tr["values"], tr["dones"], last_value, gamma, lam)
         ro = Rollout(rewards=tr["rewards"], dones=tr["dones"], values=tr["values"], last_value=last_value,
                      advantages=adv, solved=tr["solved"], logits=tr["dist"], entropy=agent.entropy(tr["dist"]),
-                     hook=tr.get("hook"), hook_carry=hook_carry)
+                     hook=tr.get("hook"), hook_carry=hook_carry, agents=seat.student if seat.agents > 1 else 1)
         if "train" in tr:  # PPO learns from the hook's transitions
             t = tr["train"]
             adv, targets = transition_gae(tr["values"], t["reward"], t["done"], t["next_value"],

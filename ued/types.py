@@ -79,6 +79,18 @@ class LevelEnv(NamedTuple):
         name: a short identifier, used in logs.
         max_episode_steps: the episode time limit (a Python int): every episode ends within
             this many steps, so evaluators that play whole episodes run this long.
+        num_agents: ``N``, the agents acting in one environment (1: a one-agent level space,
+            whose observations, actions and outputs have no agent axis). With ``N > 1`` the
+            observation leaves, the action, ``reward``, ``done`` and the ``info`` entries above
+            carry a leading agent axis ``N`` (``episode_length`` too). The agents of a level
+            start and end their episodes together (``done`` is equal over the agents; an agent
+            that finishes early waits for the others), and ``solved`` says whether *that* agent
+            achieved its goal, so a level's success is the fraction of its agents that did.
+            Rollouts fold the agents into the batch (``B`` levels give ``B * N`` columns,
+            level-major) and one parameter set acts in every slot (IPPO with shared parameters).
+        coplayer_slots: the last ``C`` agent slots are a co-player's when a curriculum brings one
+            (``Proposal.coplayers``: a two-player game's opponent); 0 where the level space has no
+            co-player role. Without a co-player the student acts in every slot (self-play).
 
     To adapt another level space (JaxNav, XLand-MiniGrid, a gymnax environment with
     parameterised resets), implement these five functions; nothing else in ued needs to
@@ -92,6 +104,8 @@ class LevelEnv(NamedTuple):
     get_level: Callable[[EnvState], Level]
     name: str
     max_episode_steps: int
+    num_agents: int = 1
+    coplayer_slots: int = 0
 
 
 class LevelGenerator(NamedTuple):
@@ -161,7 +175,12 @@ class Score(NamedTuple):
         compute: ``(rollout, levels, extra) -> ScoreResult``. ``rollout`` is a
             ``ued.rollout.Rollout`` of ``(T, B)`` arrays (PAIRED takes a pair
             ``(protagonist, antagonist)``), ``levels`` the ``B`` levels played, ``extra`` the
-            levels' memory (``init_extra()`` for new levels).
+            levels' memory (``init_extra()`` for new levels). On a level space with several
+            agents the rollout has ``B * S`` columns (``Rollout.agents = S``, the student's
+            agents of each level) and scores stay per level: each agent's episodes are reduced,
+            then averaged over the level's agents (``ued.rollout.level_episodes``: learnability's
+            ``p`` is the fraction of the agents' episodes that reached their goals; the regrets
+            are averaged over the agents, MaxMC's best return is that of the agents' mean return).
         init_extra: ``() -> extra`` for one level that has never been played (``{}`` for
             memoryless scores).
         name: a short identifier, used in logs.
@@ -173,7 +192,7 @@ class Score(NamedTuple):
         rollouts: what ``compute`` scores: ``"student"`` (one ``Rollout`` of the student) or
             ``"pair"`` (``(protagonist, antagonist)``, PAIRED's regret). A curriculum that
             cannot supply it refuses the score.
-        per_step: ``(rollout, levels, extra) -> float32 (T, B)``, the per-step terms the score
+        per_step: ``(rollout, levels, extra) -> float32 (T, B * S)``, per column, the per-step terms the score
             is made of (averaged per episode by the value-loss family, summed by MNA), for
             curricula that credit single steps (DEGen's dense generator reward); None for a
             score that has no per-step form (learnability, regrets of whole episodes).
@@ -389,7 +408,7 @@ class Student(NamedTuple):
             agent of the student's architecture (any ``params``) out on ``B`` levels for
             ``num_steps`` (a static int) with auto-replay, as the training loop does.
             Curricula use it for extra passes (SFL's learnability sampling, PAIRED's
-            antagonist).
+            antagonist). A keyword ``coplayers`` (as ``Proposal.coplayers``) seats co-players.
         update: int32 ``()``, the index of the current update in the run. It is the same for
             every seed (not vmapped), so schedules built on it stay real conditionals.
         init_agent: ``key -> (params, opt_state)`` of a fresh agent of the same architecture.
@@ -416,11 +435,19 @@ class Proposal:
         data: what ``propose`` hands to ``observe``, typed per curriculum: a
             ``flax.struct.dataclass`` of arrays the curriculum defines (``ReplayChoice``,
             ``SFLChoice``, PAIRED's ``DesignTrajectory``), or None.
+        coplayers: the co-players of this batch (MAESTRO, self-play baselines): ``M`` parameter
+            sets of the student's architecture stacked on a leading axis ``M`` (``M`` divides
+            ``B``); the levels are ``M`` contiguous groups of ``B / M`` and group ``m`` plays
+            against ``coplayers[m]`` in the level space's ``coplayer_slots``, which the student
+            then leaves (it keeps the first ``N - C`` slots). None: the student acts in every
+            slot. Co-players act with their sampled policy and are never trained by the loop;
+            their forward pass is one ``vmap`` over the ``M`` parameter sets.
     """
 
     train_weights: Array
     replayed: Array
     data: Any = None
+    coplayers: Any = None
 
 
 class Observed(NamedTuple):

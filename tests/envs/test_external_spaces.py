@@ -1,4 +1,5 @@
-"""Every curriculum and the CVaR evaluator on JaxNav and XLand through config only (2 updates each)."""
+"""Every curriculum and the CVaR evaluator on JaxNav (one robot and four) and XLand through config only
+(2 updates each)."""
 
 import pytest
 
@@ -6,14 +7,16 @@ from tests.envs.external import CURRICULA, check_cvar, check_paired, check_paire
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("space,curriculum", [(s, c) for s in ("jaxnav", "xland") for c in CURRICULA if c != "paired"])
+@pytest.mark.parametrize("space,curriculum", [(s, c) for s in ("jaxnav", "jaxnav_multi", "xland") for c in CURRICULA
+                                                if c != "paired"])
 def test_every_curriculum_trains_on_the_level_space(space, curriculum, tmp_path, request):
     check_training(space, curriculum, tmp_path, request)
 
 
 @pytest.mark.slow
-def test_paired_designs_jaxnav_levels(tmp_path):
-    check_paired("jaxnav", tmp_path)
+@pytest.mark.parametrize("space", ["jaxnav", "jaxnav_multi"])
+def test_paired_designs_jaxnav_levels(space, tmp_path):
+    check_paired(space, tmp_path)
 
 
 def test_paired_is_refused_on_xland(tmp_path, request):
@@ -21,8 +24,10 @@ def test_paired_is_refused_on_xland(tmp_path, request):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("space", ["jaxnav", "xland"])
+@pytest.mark.parametrize("space", ["jaxnav", "jaxnav_multi", "xland"])
 def test_the_cvar_evaluator_runs_on_the_level_space(space, tmp_path, request):
     s, levels = check_cvar(space, tmp_path, request)
     if space == "jaxnav":  # filtered to solvable levels; the test case is evaluated by name
         assert set(s["named"]) == {"SingleNav1"} and (levels["shortest_path"] > 0).all()
+    if space == "jaxnav_multi":  # every robot of every evaluation level has a path to its goal
+        assert set(s["named"]) == {"BlankCross4"} and (levels["reachable"] == 1).all()

@@ -21,6 +21,12 @@ def tree_select(pred: jax.Array, on_true, on_false):
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
+def episode_end(env: LevelEnv, done):
+    """Whether an environment's episode ended: ``done`` itself, or (several agents, ``(N,)``,
+    equal over the agents of a level) its first agent's."""
+    return done if env.num_agents == 1 else done[0]
+
+
 def auto_replay(env: LevelEnv) -> LevelEnv:
     """On ``done``, resets to the same level (the level the state holds).
 
@@ -38,7 +44,8 @@ def auto_replay(env: LevelEnv) -> LevelEnv:
         k_step, k_reset = jax.random.split(key)
         obs, state, reward, done, info = env.step(k_step, state, action, params)
         obs_reset, state_reset = env.reset_to_level(k_reset, env.get_level(state), params)
-        return (tree_select(done, obs_reset, obs), tree_select(done, state_reset, state),
+        end = episode_end(env, done)
+        return (tree_select(end, obs_reset, obs), tree_select(end, state_reset, state),
                 reward, done, info)
 
     return env._replace(step=step, name=f"auto_replay({env.name})")
@@ -102,7 +109,8 @@ def auto_reset(env: LevelEnv) -> LevelEnv:
         index = jax.random.randint(k_pick, (), 0, pool_size)
         level = jax.tree.map(lambda x: x[index], params.levels)
         obs_reset, state_reset = env.reset_to_level(k_reset, level, params.env)
-        return (tree_select(done, obs_reset, obs), tree_select(done, state_reset, state),
+        end = episode_end(env, done)
+        return (tree_select(end, obs_reset, obs), tree_select(end, state_reset, state),
                 reward, done, info)
 
     return env._replace(

@@ -25,7 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ued.agents.networks import Agent, step_agent
+from ued.agents.networks import Agent
+from ued.agents.seats import act, initial_carry, level_done, seats_of
 from ued.types import Level, LevelEnv, LevelSpace
 
 DEFAULT_ALPHAS = (0.01, 0.1, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
@@ -161,7 +162,8 @@ def make_success_evaluator(env: LevelEnv, agent: Agent, num_episodes: int = 10, 
     resets onto the next queued (level, episode). Memory is bounded by the slots, not by ``N``,
     and no slot idles until the last one finishes an over-long episode, so a policy that solves
     levels quickly is evaluated proportionally faster. An episode succeeds when the env's
-    ``info["solved"]`` is set; each episode ends by the env's time limit.
+    ``info["solved"]`` is set (on a level space with several agents, an episode counts the
+    fraction of its agents that reached their goals); each episode ends by the env's time limit.
 
     Args:
         env: the level space's env.
@@ -183,6 +185,7 @@ def make_success_evaluator(env: LevelEnv, agent: Agent, num_episodes: int = 10, 
         raise ValueError(f"parallel_episodes must be a positive integer, got {parallel_episodes!r}")
     params_env = env.default_params
     max_steps = env.max_episode_steps if max_steps is None else max_steps
+    seat = seats_of(env)  # the student in every agent slot; a level's success is the fraction of its agents'
 
     def success(params, levels: Level, key):
         n = jax.tree.leaves(levels)[0].shape[0]
@@ -203,24 +206,30 @@ def make_success_evaluator(env: LevelEnv, agent: Agent, num_episodes: int = 10, 
             return (c[1] - b < jobs) & (c[0] < bound)
 
         def body(c):
-            t, next_job, slot_job, obs, state, carry, first, solved = c
+            t, next_job, slot_job, obs, state, (carry, reached), first, solved = c
             k_act, k_env, k_reset = jax.random.split(jax.random.fold_in(k_run, t), 3)
-            carry, action, _, _ = step_agent(agent, params, carry, obs, first, k_act, greedy)
+            (carry, _), action, _ = act(agent, params, None, (carry, None), obs, first, k_act, greedy, seat)
             obs, state, _, done, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
                 jax.random.split(k_env, b), state, action, params_env)
             active = slot_job < jobs
-            ended = done & active
-            solved = solved.at[jnp.where(ended, slot_job, jobs)].set(info["solved"], mode="drop")
+            ended = level_done(done, seat) & active
+            if seat.agents == 1:  # the goal ends the episode: solved is flagged on its last step
+                won = info["solved"]
+            else:  # each agent's goal, reached on any step of the episode; the fraction that reached theirs
+                reached = (reached & ~first[:, None]) | info["solved"]
+                won = reached.astype(jnp.float32).mean(axis=1)
+            solved = solved.at[jnp.where(ended, slot_job, jobs)].set(won, mode="drop")
             # ended slots take the next queued episodes, in slot order
             new_job = next_job + jnp.cumsum(ended) - 1
             slot_job = jnp.where(ended, new_job, slot_job)
             r_obs, r_state = jax.vmap(reset)(slot_job, jax.random.split(k_reset, b))
             pick = lambda new, old: jnp.where(ended.reshape(ended.shape + (1,) * (new.ndim - 1)), new, old)
             obs, state = jax.tree.map(pick, r_obs, obs), jax.tree.map(pick, r_state, state)
-            return t + 1, next_job + jnp.sum(ended), slot_job, obs, state, carry, ended, solved
+            return t + 1, next_job + jnp.sum(ended), slot_job, obs, state, (carry, reached), ended, solved
 
-        init = (jnp.int32(0), jnp.int32(b), slot_job, obs, state, agent.initial_carry(b),
-                jnp.ones((b,), bool), jnp.zeros((jobs,), bool))
+        reached = None if seat.agents == 1 else jnp.zeros((b, seat.agents), bool)
+        init = (jnp.int32(0), jnp.int32(b), slot_job, obs, state, (initial_carry(agent, seat, b)[0], reached),
+                jnp.ones((b,), bool), jnp.zeros((jobs,), bool if seat.agents == 1 else jnp.float32))
         final = jax.lax.while_loop(cond, body, init)
         rates = final[-1].astype(jnp.float32).reshape(n, num_episodes).mean(axis=1)
         return (rates, final[0] * b) if return_steps else rates

@@ -30,7 +30,9 @@ def make_level_evaluator(env: LevelEnv, agent: Agent, num_attempts: int, max_ste
 
     Returns:
         A function returning, for ``mode`` in ``greedy`` and ``sampled``:
-        ``{mode: {"solve_rate": (N,), "return": (N,), "length": (N,)}}`` plus
+        ``{mode: {"solve_rate": (N,), "return": (N,), "length": (N,)}}`` (on a level space with
+        several agents, each the mean over the level's agents: ``solve_rate`` is the fraction of
+        its robots that reached their goals) plus
         ``"trace"``: int32 ``(max_steps + 1, N, 4)`` of ``(x, y, dir, done)`` of the first
         greedy attempt on each level (for episode renders), when the env state has
         ``agent_pos`` and ``agent_dir``.
@@ -45,12 +47,14 @@ def make_level_evaluator(env: LevelEnv, agent: Agent, num_attempts: int, max_ste
         tiled = jax.tree.map(lambda x: jnp.repeat(x, num_attempts, axis=0), levels)
         one = jax.tree.map(lambda x: x[0], levels)
         state = jax.eval_shape(env.reset_to_level, jax.random.key(0), one, env.default_params)[1]
-        record = _position if hasattr(state, "agent_pos") and hasattr(state, "agent_dir") else None
+        positioned = hasattr(state, "agent_pos") and hasattr(state, "agent_dir") and env.num_agents == 1
+        record = _position if positioned else None
         ro, _, info = rollout(params, tiled, key, max_steps, greedy=greedy, replay=False, record=record)
         done = ro.dones.astype(jnp.int32)
         finished_before = (jnp.cumsum(done, axis=0) - done) > 0  # (T, batch): the first episode ended earlier
         live = ~finished_before
-        per_level = lambda x: x.astype(jnp.float32).reshape(n, num_attempts).mean(axis=1)
+        # columns are level-major: (level, attempt[, agent]); a level's mean over its attempts and agents
+        per_level = lambda x: x.astype(jnp.float32).reshape(n, -1).mean(axis=1)
         out = {"solve_rate": per_level(jnp.any(live & ro.solved, axis=0)),
                "return": per_level(jnp.sum(jnp.where(live, ro.rewards, 0.0), axis=0)),
                "length": per_level(jnp.sum(live, axis=0))}

@@ -5,13 +5,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ued.rollout import Rollout, masked_mean, per_episode
+from ued.rollout import Rollout, level_episodes, masked_mean
 from ued.scores.base import episode_mean_score
 from ued.types import Discrete, Score, ScoreResult
 
 
 def success_rate(rollout: Rollout, max_episodes: int | None = None):
-    """Fraction of completed episodes in which the level was solved.
+    """Fraction of completed episodes in which the level was solved (on a level with several
+    agents: the fraction of its agents' episodes in which the agent reached its goal).
 
     Args:
         rollout: ``(T, B)`` rollout.
@@ -21,7 +22,7 @@ def success_rate(rollout: Rollout, max_episodes: int | None = None):
         ``(p, count)``: float32 ``(B,)`` success rates (0 where no episode completed) and
         int32 ``(B,)`` numbers of episodes used.
     """
-    solved, mask = per_episode(rollout.solved, rollout.dones, "max")
+    solved, mask = level_episodes(rollout.solved, rollout, "max")
     if max_episodes is not None:
         mask = mask & (jnp.arange(mask.shape[0])[:, None] < max_episodes)
     return masked_mean(solved, mask), mask.sum(axis=0).astype(jnp.int32)

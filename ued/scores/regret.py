@@ -12,13 +12,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ued.rollout import Rollout, masked_mean, per_episode, td_errors
+from ued.rollout import Rollout, level_any, level_episodes, level_mean, masked_mean, td_errors
 from ued.scores.base import episode_mean_score
 from ued.types import Score, ScoreResult
 
 
-def _episode_average(x, dones):
-    means, mask = per_episode(x, dones, "mean")
+def _episode_average(x, rollout):
+    means, mask = level_episodes(x, rollout, "mean")
     valid = mask.any(axis=0)
     return masked_mean(means, mask), valid
 
@@ -47,16 +47,22 @@ def positive_value_loss() -> Score:
 
 
 def _broadcast_extra(extra, rollout, default):
-    """``extra`` for the ``B`` columns, or ``default`` broadcast when ``extra`` is None/empty."""
-    b = rollout.rewards.shape[1]
+    """``extra`` for the ``B`` levels, or ``default`` broadcast when ``extra`` is None/empty."""
+    b = rollout.num_levels
     if not extra:
         return {k: jnp.full((b,), v, jnp.float32) for k, v in default.items()}
     return extra
 
 
+def _columns(x, rollout: Rollout):
+    """A per-level value ``(B,)`` for each of the levels' agent columns ``(B * S,)``."""
+    return x if rollout.agents == 1 else jnp.repeat(x, rollout.agents, axis=0)
+
+
 def _max_return_update(rollout: Rollout, extra):
-    """The best completed-episode return ever seen per level: ``max(stored, new)``."""
-    returns, mask = per_episode(rollout.rewards, rollout.dones, "sum")
+    """The best completed-episode return ever seen per level: ``max(stored, new)`` (a level with
+    several agents: the mean of its agents' returns in an episode)."""
+    returns, mask = level_episodes(rollout.rewards, rollout, "sum")
     best_new = jnp.max(jnp.where(mask, returns, -jnp.inf), axis=0)
     return jnp.maximum(extra["max_return"], best_new), mask.any(axis=0)
 
@@ -78,13 +84,14 @@ def max_mc() -> Score:
     def compute(rollout: Rollout, levels=None, extra=None) -> ScoreResult:
         extra = _broadcast_extra(extra, rollout, {"max_return": -jnp.inf})
         r_max, completed = _max_return_update(rollout, extra)
-        score, valid = _episode_average(r_max[None, :] - rollout.values, rollout.dones)
+        score, valid = _episode_average(_columns(r_max, rollout)[None, :] - rollout.values, rollout)
         valid = valid & completed
         return ScoreResult(jnp.where(valid, score, 0.0), valid, {"max_return": r_max})
 
     def per_step(rollout: Rollout, levels=None, extra=None):
         """``R_max - V(s_t)`` at every step; 0 on a level no episode of which has completed."""
         r_max, _ = _max_return_update(rollout, _broadcast_extra(extra, rollout, {"max_return": -jnp.inf}))
+        r_max = _columns(r_max, rollout)
         known = jnp.isfinite(r_max)[None, :]
         return jnp.where(known, r_max[None, :] - rollout.values, 0.0)
 
@@ -164,12 +171,13 @@ def mna(gamma: float = 0.995, lam: float = 0.98) -> Score:
         """``(-M_t * solved (T, B), best return (B,), solved (B,))``."""
         extra = _broadcast_extra(extra, rollout, {"max_return": -jnp.inf})
         r_max, _ = _max_return_update(rollout, extra)
-        solved = (r_max > 0) | rollout.solved.any(axis=0)
-        return -mna_per_step(rollout, gamma, lam) * solved[None, :], r_max, solved
+        solved = (r_max > 0) | level_any(rollout.solved.any(axis=0), rollout)
+        return -mna_per_step(rollout, gamma, lam) * _columns(solved, rollout)[None, :], r_max, solved
 
     def compute(rollout: Rollout, levels=None, extra=None) -> ScoreResult:
-        per_step, r_max, solved = terms(rollout, extra)
-        return ScoreResult(jnp.sum(per_step, axis=0), jnp.ones_like(solved), {"max_return": r_max})
+        per_step, r_max, solved = terms(rollout, extra)  # per column; a level's agents averaged
+        return ScoreResult(level_mean(jnp.sum(per_step, axis=0), rollout), jnp.ones_like(solved),
+                           {"max_return": r_max})
 
     return Score(compute=compute, init_extra=lambda: {"max_return": jnp.float32(-jnp.inf)}, name="mna",
                  per_step=lambda rollout, levels=None, extra=None: terms(rollout, extra)[0])
@@ -190,8 +198,8 @@ def paired_regret() -> Score:
 
     def compute(rollout, levels=None, extra=None) -> ScoreResult:
         protagonist, antagonist = rollout
-        p_ret, p_mask = per_episode(protagonist.rewards, protagonist.dones, "sum")
-        a_ret, a_mask = per_episode(antagonist.rewards, antagonist.dones, "sum")
+        p_ret, p_mask = level_episodes(protagonist.rewards, protagonist, "sum")
+        a_ret, a_mask = level_episodes(antagonist.rewards, antagonist, "sum")
         valid = p_mask.any(axis=0) & a_mask.any(axis=0)
         best = jnp.max(jnp.where(a_mask, a_ret, -jnp.inf), axis=0)
         regret = best - masked_mean(p_ret, p_mask)
@@ -233,7 +241,7 @@ def oracle_regret(optimal_return=None) -> Score:
                              "level space (score.bind(level_space))")
         if levels is None:
             raise ValueError("oracle_regret needs the levels played: compute(rollout, levels, extra)")
-        returns, mask = per_episode(rollout.rewards, rollout.dones, "sum")
+        returns, mask = level_episodes(rollout.rewards, rollout, "sum")
         valid = mask.any(axis=0)
         regret = jax.vmap(optimal_return)(levels) - masked_mean(returns, mask)
         return ScoreResult(jnp.where(valid, regret, 0.0), valid, {})

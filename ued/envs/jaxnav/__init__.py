@@ -302,3 +302,9 @@ def jaxnav_level_space(map_size: int = 11, fill: float = 0.6, max_steps: int = 5
 
 __all__ = ["HELD_OUT", "JaxNavLevel", "JaxNavParams", "JaxNavState", "grid_distance", "jaxnav_editor", "jaxnav_generator",
            "jaxnav_level_space", "jaxnav_level_stats", "jaxnav_mutator", "make_jaxnav", "named_levels", "render_level"]
+
+from ued.envs.jaxnav.multi import (HELD_OUT_MULTI, jaxnav_multi_level_space, jaxnav_multi_level_stats,  # noqa: E402
+                                   make_jaxnav_multi, named_multi_levels)
+
+__all__ += ["HELD_OUT_MULTI", "jaxnav_multi_level_space", "jaxnav_multi_level_stats", "make_jaxnav_multi",
+            "named_multi_levels"]
