@@ -3,6 +3,8 @@ or buffer is tested the moment its YAML exists (no list of components here)."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import numpy as np
 from hydra import compose, initialize_config_dir
@@ -58,8 +60,8 @@ def tiny_config(curriculum: str, *overrides, base=TINY):
 ENV_STEPS = [0]
 
 
-def _count(action):
-    ENV_STEPS[0] += int(np.size(action))  # one per environment, whether vmapped calls are batched or not
+def _count(action, agents=1):
+    ENV_STEPS[0] += int(np.size(action)) // agents  # one per environment, whether vmapped calls are batched or not
 
 
 def counting_maze(inner: str | None = None, **kwargs):
@@ -75,7 +77,7 @@ def counting_maze(inner: str | None = None, **kwargs):
     env = space.env
 
     def step(key, state, action, params):
-        jax.debug.callback(_count, action)
+        jax.debug.callback(functools.partial(_count, agents=env.num_agents), action)  # an action per agent
         return env.step(key, state, action, params)
 
     return space._replace(env=env._replace(step=step))

@@ -9,11 +9,12 @@ from ued.curricula.base import (Observed, Proposal, buffer_metrics, check_buffer
                                 sample_levels, top_stored_levels)
 from ued.curricula.degen import degen
 from ued.curricula.dr import dr
+from ued.curricula.maestro import fsp, maestro, pfsp, population_curriculum, sp
 from ued.curricula.paired import paired
 from ued.curricula.replay import accel, plr, replay_curriculum, robust_plr
 from ued.curricula.samplr import fictitious_transitions, samplr
 from ued.curricula.sfl import sfl
 
 __all__ = ["Observed", "Proposal", "accel", "buffer_metrics", "check_buffer", "check_score", "degen", "dr",
-           "fictitious_transitions", "level_metrics", "paired", "plr", "replay_curriculum", "robust_plr",
-           "sample_levels", "samplr", "sfl", "top_stored_levels"]
+           "fictitious_transitions", "fsp", "level_metrics", "maestro", "paired", "pfsp", "plr", "population_curriculum",
+           "replay_curriculum", "robust_plr", "sample_levels", "samplr", "sfl", "sp", "top_stored_levels"]
