@@ -332,6 +332,35 @@ USAGE = """usage: python -m ued.report results=PATH [results=PATH ...] [out=DIR]
                             [logger=wandb project=NAME entity=NAME mode=online|offline]"""
 
 
+def crossplay_heatmap(summary: dict, path: str) -> str:
+    """Draws a cross-play round-robin (``ued.evaluate.crossplay``'s ``crossplay.json`` content) as a
+    heatmap: cell ``(i, j)`` is the win rate of run ``i`` (row, student's seat) against run ``j``
+    (column, co-player's seat), annotated. Returns ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    win = np.asarray(summary["win"], float)
+    names = summary["names"]
+    k = len(names)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * k, 0.9 + 0.8 * k))
+    im = ax.imshow(win, vmin=0.0, vmax=1.0, cmap="RdYlGn")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{win[i, j]:.2f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(k), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), names, fontsize=8)
+    ax.set_xlabel("co-player")
+    ax.set_ylabel("student")
+    ax.set_title(f"cross-play win rate ({summary.get('level_space', '')})", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args: dict[str, Any] = {"results": [], "out": "figures", "pdf": False, "compare": None}
