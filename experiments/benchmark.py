@@ -38,6 +38,8 @@ Subcommands:
                 ``--warmup`` updates each, then timed in alternating rounds: seconds per update
                 of each and their ratio (DEGen against DR, SAMPLR against robust PLR).
     program     a digest of each curriculum's compiled training chunk, to compare two trees.
+    trees       one configuration's training throughput in this tree and in ``--other`` (another
+                checkout), alternating fresh processes: the before/after ratio of a change.
 
 Figures are recorded in BENCHMARKS.md with the command and machine that produced them.
 """
@@ -199,6 +201,36 @@ def bench_pair(args) -> dict:
     out["ratio_a_over_b"] = out["a_seconds_per_update"] / out["b_seconds_per_update"]
     out["round_ratios"] = [round(x / y, 3) for x, y in zip(runs["a"]["times"], runs["b"]["times"])]
     out["peak_rss_mib"] = peak_rss_mib()
+    return out
+
+
+def bench_trees(args) -> dict:
+    """One configuration's training throughput in this tree and in ``--other`` (another checkout of
+    ued, imported through ``PYTHONPATH``), alternating fresh processes (``train``) for ``--rounds``
+    rounds so that both see the same machine load: the median ratio is the figure (before/after a
+    change)."""
+    import statistics
+    import subprocess
+    import sys
+    import tempfile
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    trees = {"this": here, "other": os.path.abspath(args.other)}
+    rates = {k: [] for k in trees}
+    for _ in range(args.rounds):
+        for name, tree in trees.items():
+            with tempfile.NamedTemporaryFile(suffix=".json") as f:
+                env = {**os.environ, "PYTHONPATH": tree}
+                subprocess.run([sys.executable, os.path.abspath(__file__), "train", *args.overrides, "--updates",
+                                str(args.updates), "--json", f.name], check=True, env=env, cwd=tree,
+                               stdout=subprocess.DEVNULL)
+                rates[name].append(json.load(open(f.name))["train_steps_per_s"])
+    out = {"benchmark": "trees", "overrides": " ".join(args.overrides) or "(defaults)", "other": trees["other"],
+           "rounds": args.rounds, "updates": args.updates}
+    for name in trees:
+        out[f"{name}_env_steps_per_s"] = statistics.median(rates[name])
+        out[f"{name}_rounds"] = [round(r) for r in rates[name]]
+    out["ratio_this_over_other"] = out["this_env_steps_per_s"] / out["other_env_steps_per_s"]
     return out
 
 
@@ -777,6 +809,12 @@ def main(argv=None) -> None:
     p_prog = sub.add_parser("program", help="digest of each curriculum's compiled training chunk (compare two trees)")
     p_prog.add_argument("curricula", nargs="*", default=["dr", "plr", "robust_plr", "accel", "sfl", "paired"])
     p_prog.add_argument("--json", default=None)
+    p_trees = sub.add_parser("trees", help="a config's training throughput in this tree and another, alternating")
+    p_trees.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. curriculum=dr")
+    p_trees.add_argument("--other", required=True, help="another ued checkout (e.g. a git worktree of the commit before)")
+    p_trees.add_argument("--updates", type=int, default=5)
+    p_trees.add_argument("--rounds", type=int, default=3)
+    p_trees.add_argument("--json", default=None)
     p_pair = sub.add_parser("pair", help="seconds per update of two configs, alternating in one process")
     p_pair.add_argument("--a", required=True, help="Hydra overrides of the first, e.g. 'curriculum=degen'")
     p_pair.add_argument("--b", required=True, help="Hydra overrides of the second, e.g. 'curriculum=dr env=dynamic_maze'")
@@ -796,7 +834,7 @@ def main(argv=None) -> None:
     p_ad.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    result = {"pair": bench_pair, "program": bench_program, "adapters": bench_adapters, "update-gap": bench_update_gap, "env": bench_env, "train": bench_train, "components": bench_components,
+    result = {"pair": bench_pair, "trees": bench_trees, "program": bench_program, "adapters": bench_adapters, "update-gap": bench_update_gap, "env": bench_env, "train": bench_train, "components": bench_components,
               "evaluate": bench_evaluate, "xland-tables": bench_xland_tables}[args.which](args)
     result["machine"] = machine()
     width = max(len(k) for k in result)
