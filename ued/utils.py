@@ -50,6 +50,18 @@ class CompileCounter:
             _active.remove(self)
 
 
+def repeated_edits(edit, num_edits: int):
+    """A ``ued.types.Mutator`` that applies ``edit(level, key) -> (level, None)`` ``num_edits`` times
+    in a ``lax.scan`` (ACCEL's mutators: each edit one cell flip, goal move, ...); ``num_edits`` a
+    positive Python int, checked by the factory that builds ``edit``."""
+    from ued.types import Mutator
+
+    def mutate(key, level):
+        return jax.lax.scan(edit, level, jax.random.split(key, num_edits))[0]
+
+    return Mutator(mutate=mutate)
+
+
 def tile(tree, n: int):
     """Broadcasts every leaf of a single pytree (a level, a score memory) to a leading axis of ``n``."""
     return jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n,) + jnp.shape(x)), tree)

@@ -36,6 +36,7 @@ from flax import struct
 from ued.envs.maze.env import MazeObs, OBS_SCALE, turned, view_offsets
 from ued.envs.maze.level import DIR_TO_VEC
 from ued.types import Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
+from ued.utils import repeated_edits
 
 NUM_ACTIONS = 5
 LEFT, RIGHT, FORWARD, TAG, STAY = range(5)
@@ -218,10 +219,7 @@ def lasertag_mutator(num_edits: int = 10) -> Mutator:
         return level.replace(wall_map=jnp.where(flip, flipped, level.wall_map),
                              agent_pos=jnp.where(flip, level.agent_pos, moved)), None
 
-    def mutate(key, level):
-        return jax.lax.scan(edit, level, jax.random.split(key, num_edits))[0]
-
-    return Mutator(mutate=mutate)
+    return repeated_edits(edit, num_edits)
 
 
 def parse_arena(rows: Sequence[str]) -> TagLevel:

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from ued.types import Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
+from ued.utils import repeated_edits
 
 INSTALL = "pip install -e '.[craftax]'  (or: pip install craftax==1.6.1)"
 VARIANTS = {
@@ -154,10 +155,7 @@ def craftax_mutator(num_edits: int = 30, region: int = 16) -> Mutator:
         level = level.replace(map=new if level.map.ndim == 2 else level.map.at[0].set(new))
         return level, None
 
-    def mutate(key, level):
-        return jax.lax.scan(edit, level, jax.random.split(key, num_edits))[0]
-
-    return Mutator(mutate=mutate)
+    return repeated_edits(edit, num_edits)
 
 
 # a colour per block type for the map images (types beyond the palette are drawn magenta)

@@ -23,6 +23,7 @@ import numpy as np
 from flax import struct
 
 from ued.types import Box, GridEditor, LevelEnv, LevelGenerator, LevelSpace, Mutator
+from ued.utils import repeated_edits
 
 INSTALL = "pip install -e '.[jaxnav]'  (or: pip install jaxmarl==0.2.0)"
 HELD_OUT = ("BlankTest", "MiddleTest", "SingleNav1", "SingleNav2", "SingleNav3")
@@ -162,10 +163,7 @@ def jaxnav_mutator(num_edits: int = 5) -> Mutator:
         return level.replace(map_data=jnp.where(flip, flipped, level.map_data),
                              goal_pos=jnp.where(flip, level.goal_pos, new_goal)), None
 
-    def mutate(key, level):
-        return jax.lax.scan(edit, level, jax.random.split(key, num_edits))[0]
-
-    return Mutator(mutate=mutate)
+    return repeated_edits(edit, num_edits)
 
 
 def jaxnav_editor(map_size: int = 11) -> GridEditor:

@@ -24,6 +24,7 @@ import numpy as np
 
 from ued.envs.jaxnav import (JaxNavLevel, JaxNavParams, JaxNavState, _cell, _centre, _jaxmarl, grid_distance)
 from ued.types import Box, GridEditor, LevelEnv, LevelGenerator, LevelSpace, Mutator
+from ued.utils import repeated_edits
 
 # the package's multi-robot test cases that fit an 11 x 11 map, by the number of robots they are drawn for
 HELD_OUT_MULTI = {2: ("BlankCross2", "BlankCrossUneven2", "LongCorridor2", "Corner2"),
@@ -102,10 +103,7 @@ def jaxnav_multi_mutator(num_edits: int = 5) -> Mutator:
         return level.replace(map_data=jnp.where(flip, flipped, level.map_data),
                              goal_pos=jnp.where(flip, level.goal_pos, moved)), None
 
-    def mutate(key, level):
-        return jax.lax.scan(edit, level, jax.random.split(key, num_edits))[0]
-
-    return Mutator(mutate=mutate)
+    return repeated_edits(edit, num_edits)
 
 
 def jaxnav_multi_editor(num_agents: int = 4, map_size: int = 11) -> GridEditor:

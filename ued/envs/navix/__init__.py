@@ -26,10 +26,10 @@ from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
 
 from ued.types import Discrete, GridEditor, LevelEnv, LevelGenerator, LevelSpace, Mutator
+from ued.utils import repeated_edits
 
 INSTALL = "pip install -e '.[navix]'  (or: pip install navix==0.7.4)"
 KEY_ID = 3  # the key id DoorKey's door requires (the package's DoorKey)
@@ -363,10 +363,7 @@ def navix_mutator(num_edits: int = 5) -> Mutator:
         goal = jnp.where(move_goal, cell, level.goal_pos)
         return level.replace(walls=walls, lava=lava, goal_pos=goal), None
 
-    def mutate(key, level):
-        return jax.lax.scan(edit, level, jax.random.split(key, num_edits))[0]
-
-    return Mutator(mutate=mutate)
+    return repeated_edits(edit, num_edits)
 
 
 def navix_editor(height: int, width: int) -> GridEditor:

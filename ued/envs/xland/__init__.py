@@ -25,6 +25,7 @@ import numpy as np
 from flax import struct
 
 from ued.types import Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
+from ued.utils import repeated_edits
 
 INSTALL = "pip install -e '.[xland]'  (or: pip install xminigrid==0.9.3)"
 
@@ -200,10 +201,7 @@ def xland_mutator(num_edits: int = 3, num_colors: int | None = None) -> Mutator:
         new = level.init_tiles.at[i, 1].set(color.astype(level.init_tiles.dtype))
         return level.replace(init_tiles=jnp.where(jnp.any(distractor), new, level.init_tiles)), None
 
-    def mutate(key, level):
-        return jax.lax.scan(edit, level, jax.random.split(key, num_edits))[0]
-
-    return Mutator(mutate=mutate)
+    return repeated_edits(edit, num_edits)
 
 
 def xland_renderer(env: LevelEnv, view_size: int = 5, tile_size: int = 16):
