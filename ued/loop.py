@@ -204,7 +204,7 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
     update_agent = ppo_update(agent, ppo, optimizer)
 
     def student_rollout(params, levels, key, steps, coplayers=None):
-        ro, _, info = rollout_fn(params, levels, key, steps, **({} if coplayers is None else {"coplayers": coplayers}))
+        ro, _, info = rollout_fn(params, levels, key, steps, coplayers=coplayers)
         return ro, info
 
     def init_agent(key):
@@ -220,9 +220,7 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         ``coplayers`` (``Proposal.coplayers``) take the level space's co-player slots."""
         k_rollout, k_update = jax.random.split(key)
         hooked = {} if hook_input is None else {"hook": curriculum.hook, "hook_input": hook_input}
-        if coplayers is not None:
-            hooked["coplayers"] = coplayers
-        ro, traj, info = rollout_fn(params, levels, k_rollout, num_steps, **hooked)
+        ro, traj, info = rollout_fn(params, levels, k_rollout, num_steps, coplayers=coplayers, **hooked)
         weights = jnp.ones((num_envs,), jnp.float32) if weights is None else weights.astype(jnp.float32)
         if ro.agents > 1:  # a level's weight for each of its student agents' columns
             weights = jnp.repeat(weights, ro.agents, axis=0)

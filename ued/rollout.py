@@ -285,8 +285,8 @@ def make_rollout_fn(env, agent, gamma: float, lam: float):
     """
     from ued.agents.networks import step_agent
     from ued.agents.ppo import Trajectory
-    from ued.agents.seats import act, initial_carry, level_done, per_column, seats_of, student_part
-    from ued.envs.wrappers import auto_replay
+    from ued.agents.seats import act, initial_carry, per_column, seats_of, student_part
+    from ued.envs.wrappers import auto_replay, episode_end
 
     replaying = auto_replay(env)
     env_params = env.default_params
@@ -335,7 +335,7 @@ def make_rollout_fn(env, agent, gamma: float, lam: float):
                         "episode_length": mine(info["episode_length"]), "dist": dist})
             if record is not None:
                 out["record"] = jax.vmap(record)(state)
-            return (nobs, nstate, rnn, level_done(done, seat), hook_carry), out
+            return (nobs, nstate, rnn, episode_end(done, seat.agents), hook_carry), out
 
         init = (obs, state, initial_carry(agent, seat, b), jnp.ones((b,), jnp.bool_), hook_carry)
         (obs, state, rnn, first, hook_carry), tr = jax.lax.scan(step, init, jax.random.split(k_steps, num_steps))

@@ -77,11 +77,6 @@ def per_column(x, seats: Seats):
     return x if seats.agents == 1 else jnp.repeat(x, seats.student, axis=0)
 
 
-def level_done(done, seats: Seats):
-    """The environments' episode ends ``(B,)`` from the env's ``done`` (``(B, N)`` with agents)."""
-    return done if seats.agents == 1 else done[:, 0]
-
-
 def initial_carry(agent: Agent, seats: Seats, num_envs: int):
     """``(student carry for B * S columns, co-players' carry (M, B / M * C) or None)``."""
     student = agent.initial_carry(num_envs * seats.student)
@@ -133,5 +128,5 @@ def first_obs(obs, env: LevelEnv):
     return obs if env.num_agents == 1 else jax.tree.map(lambda x: x[0], obs)
 
 
-__all__ = ["Seats", "act", "coplayer_part", "first_obs", "initial_carry", "level_done", "per_column", "seats_of",
+__all__ = ["Seats", "act", "coplayer_part", "first_obs", "initial_carry", "per_column", "seats_of",
            "student_part"]

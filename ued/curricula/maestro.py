@@ -23,7 +23,7 @@ One update:
    inserts (new) or re-scores (replay) it in *that co-player's* buffer only, and updates the
    student's win rate against each co-player played (an exponential moving average).
 
-``coplayer_sampling``: ``"regret"`` (MAESTRO: rank prioritisation, at the buffer's temperature,
+``coplayer_sampling``: ``"regret"`` (MAESTRO: rank prioritisation, at ``coplayer_temperature``,
 of each member's highest stored score), ``"uniform"`` (fictitious self-play, FSP; Heinrich et al.
 2015), ``"pfsp"`` (prioritised FSP, Vinyals et al. 2019: ``(1 - w)^p`` with ``w`` the student's
 win rate against the member), or ``"latest"`` (self-play, SP: the newest member; with
@@ -60,7 +60,6 @@ class PopulationState:
         born: int32 ``(P,)``, the update at which each member joined.
         buffers: one level buffer state per slot (leaves with leading axis ``P``).
         win_rate: float32 ``(P,)``, the student's recent win rate against each member.
-        played: int32 ``(P,)``, updates in which each member was a co-player.
         replays: int32 ``()``, replay updates so far.
     """
 
@@ -69,7 +68,6 @@ class PopulationState:
     born: jax.Array
     buffers: object
     win_rate: jax.Array
-    played: jax.Array
     replays: jax.Array
 
 
@@ -100,7 +98,7 @@ def population_curriculum(level_space: LevelSpace, num_levels: int, score: Score
                           buffer: LevelBuffer | None = None, population_size: int = 8, snapshot_every: int = 50,
                           coplayers_per_update: int = 4, coplayer_sampling: str = "regret", replay_prob: float = 0.5,
                           evict: str = "oldest", pfsp_power: float = 2.0, win_rate_step: float = 0.1,
-                          name: str = "maestro") -> Curriculum:
+                          coplayer_temperature: float = 0.3, name: str = "maestro") -> Curriculum:
     """A curriculum over levels and co-players from a population of the student's past selves.
 
     Args:
@@ -116,6 +114,8 @@ def population_curriculum(level_space: LevelSpace, num_levels: int, score: Score
         evict: ``"oldest"`` or ``"lowest"`` (the member whose buffer's best score is lowest).
         pfsp_power: ``p`` of PFSP's weighting ``(1 - w)^p``.
         win_rate_step: step of the win-rate moving average.
+        coplayer_temperature: temperature of the rank prioritisation over co-players (``"regret"``;
+            0.3, PLR's rank temperature).
         name: the curriculum's name in messages.
 
     Raises:
@@ -141,7 +141,8 @@ def population_curriculum(level_space: LevelSpace, num_levels: int, score: Score
     score = check_score(score, name, level_space, max_mc)
     buffer = check_buffer(buffer, name, LevelBuffer, plr_buffer)
     p_size, m, group = population_size, coplayers_per_update, num_levels // coplayers_per_update
-    temperature = getattr(buffer, "temperature", 0.3)
+    if not coplayer_temperature > 0:
+        raise ValueError(f"{name}: coplayer_temperature must be > 0, got {coplayer_temperature!r}")
 
     def fresh_buffer(placeholder):
         return buffer.init(placeholder, score.init_extra())
@@ -151,7 +152,7 @@ def population_curriculum(level_space: LevelSpace, num_levels: int, score: Score
         return PopulationState(population=tile(student.params, p_size),
                                members=jnp.arange(p_size) == 0, born=jnp.zeros((p_size,), jnp.int32),
                                buffers=tile(fresh_buffer(placeholder), p_size),
-                               win_rate=jnp.full((p_size,), 0.5, jnp.float32), played=jnp.zeros((p_size,), jnp.int32),
+                               win_rate=jnp.full((p_size,), 0.5, jnp.float32),
                                replays=jnp.zeros((), jnp.int32))
 
     def best_scores(state):
@@ -169,12 +170,11 @@ def population_curriculum(level_space: LevelSpace, num_levels: int, score: Score
         empty = fresh_buffer(_take(state.buffers.levels, (0, 0)))
         return state.replace(population=_put(state.population, slot, student.params),
                              members=state.members.at[slot].set(True), born=state.born.at[slot].set(student.update),
-                             buffers=_put(state.buffers, slot, empty), win_rate=state.win_rate.at[slot].set(0.5),
-                             played=state.played.at[slot].set(0))
+                             buffers=_put(state.buffers, slot, empty), win_rate=state.win_rate.at[slot].set(0.5))
 
     def rank_weights(values, allowed):
         order = jnp.argsort(jnp.argsort(-jnp.where(allowed, values, -jnp.inf)))  # 0 = highest
-        w = jnp.where(allowed, (1.0 / (order + 1.0)) ** (1.0 / temperature), 0.0)
+        w = jnp.where(allowed, (1.0 / (order + 1.0)) ** (1.0 / coplayer_temperature), 0.0)
         return w / jnp.maximum(w.sum(), 1e-12)
 
     def coplayer_weights(state, allowed, replay):
@@ -212,7 +212,7 @@ def population_curriculum(level_space: LevelSpace, num_levels: int, score: Score
                             replayed=jnp.full((num_levels,), replay),
                             data=CoplayerChoice(replay=replay, coplayers=who, indices=indices),
                             coplayers=_take(state.population, who))
-        return state.replace(buffers=bufs, played=state.played.at[who].add(1)), levels, proposal
+        return state.replace(buffers=bufs), levels, proposal
 
     def observe(state: PopulationState, key, levels, proposal: Proposal, rollout, student):
         choice = proposal.data
@@ -270,11 +270,12 @@ def population_curriculum(level_space: LevelSpace, num_levels: int, score: Score
 
 def maestro(level_space: LevelSpace, num_levels: int, score: Score | None = None, buffer: LevelBuffer | None = None,
             population_size: int = 8, snapshot_every: int = 50, coplayers_per_update: int = 4,
-            replay_prob: float = 0.5, evict: str = "oldest") -> Curriculum:
+            replay_prob: float = 0.5, evict: str = "oldest", coplayer_temperature: float = 0.3) -> Curriculum:
     """MAESTRO (Samvelyan et al., ICLR 2023): joint (level, co-player) sampling by regret over a
     population of past students, one level buffer per co-player."""
     return population_curriculum(level_space, num_levels, score, buffer, population_size, snapshot_every,
-                                 coplayers_per_update, "regret", replay_prob, evict, name="maestro")
+                                 coplayers_per_update, "regret", replay_prob, evict,
+                                 coplayer_temperature=coplayer_temperature, name="maestro")
 
 
 def fsp(level_space: LevelSpace, num_levels: int, score: Score | None = None, buffer: LevelBuffer | None = None,

@@ -21,10 +21,11 @@ def tree_select(pred: jax.Array, on_true, on_false):
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
-def episode_end(env: LevelEnv, done):
-    """Whether an environment's episode ended: ``done`` itself, or (several agents, ``(N,)``,
-    equal over the agents of a level) its first agent's."""
-    return done if env.num_agents == 1 else done[0]
+def episode_end(done, num_agents: int):
+    """Whether environments' episodes ended: ``done`` itself for one agent, else (a trailing agent
+    axis ``N``, ``done`` equal over the agents of a level) the first agent's. One environment
+    (``(N,)``) or a batch (``(B, N)``)."""
+    return done if num_agents == 1 else done[..., 0]
 
 
 def auto_replay(env: LevelEnv) -> LevelEnv:
@@ -44,7 +45,7 @@ def auto_replay(env: LevelEnv) -> LevelEnv:
         k_step, k_reset = jax.random.split(key)
         obs, state, reward, done, info = env.step(k_step, state, action, params)
         obs_reset, state_reset = env.reset_to_level(k_reset, env.get_level(state), params)
-        end = episode_end(env, done)
+        end = episode_end(done, env.num_agents)
         return (tree_select(end, obs_reset, obs), tree_select(end, state_reset, state),
                 reward, done, info)
 
@@ -109,7 +110,7 @@ def auto_reset(env: LevelEnv) -> LevelEnv:
         index = jax.random.randint(k_pick, (), 0, pool_size)
         level = jax.tree.map(lambda x: x[index], params.levels)
         obs_reset, state_reset = env.reset_to_level(k_reset, level, params.env)
-        end = episode_end(env, done)
+        end = episode_end(done, env.num_agents)
         return (tree_select(end, obs_reset, obs), tree_select(end, state_reset, state),
                 reward, done, info)
 

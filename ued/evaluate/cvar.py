@@ -26,7 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ued.agents.networks import Agent
-from ued.agents.seats import act, initial_carry, level_done, seats_of
+from ued.agents.seats import act, initial_carry, seats_of
+from ued.envs.wrappers import episode_end
 from ued.types import Level, LevelEnv, LevelSpace
 
 DEFAULT_ALPHAS = (0.01, 0.1, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
@@ -212,7 +213,7 @@ def make_success_evaluator(env: LevelEnv, agent: Agent, num_episodes: int = 10, 
             obs, state, _, done, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
                 jax.random.split(k_env, b), state, action, params_env)
             active = slot_job < jobs
-            ended = level_done(done, seat) & active
+            ended = episode_end(done, seat.agents) & active
             if seat.agents == 1:  # the goal ends the episode: solved is flagged on its last step
                 won = info["solved"]
             else:  # each agent's goal, reached on any step of the episode; the fraction that reached theirs

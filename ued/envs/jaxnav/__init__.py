@@ -110,6 +110,28 @@ def grid_distance(map_data, start_cell, goal_cell):
     return jax.lax.while_loop(cond, body, (reached, jnp.int32(0), jnp.int32(-1)))[2]
 
 
+def map_capacity(map_size: int, fill: float) -> int:
+    """The most interior blocks a random map of this size and fill has, ``floor(fill * (map_size - 2)^2)``.
+
+    Raises:
+        ValueError: a map size below 4 or a fill outside [0, 1).
+    """
+    if not isinstance(map_size, int) or map_size < 4:
+        raise ValueError(f"map_size must be an integer >= 4, got {map_size!r}")
+    if not 0.0 <= fill < 1.0:
+        raise ValueError(f"fill must be in [0, 1), got {fill!r}")
+    return int(np.floor(fill * (map_size - 2) ** 2))
+
+
+def random_map(k_count, k_cells, map_size: int, max_blocks: int):
+    """int32 ``(map_size, map_size)``: the border blocked and a uniformly random number of interior
+    blocks in ``[0, max_blocks]`` at uniformly random cells (the SFL paper's map distribution)."""
+    inner = (map_size - 2) ** 2
+    n = jax.random.randint(k_count, (), 0, max_blocks + 1)
+    blocks = (jax.random.permutation(k_cells, inner) < n).reshape(map_size - 2, map_size - 2)
+    return jnp.ones((map_size, map_size), jnp.int32).at[1:-1, 1:-1].set(blocks.astype(jnp.int32))
+
+
 def jaxnav_generator(map_size: int = 11, fill: float = 0.6) -> LevelGenerator:
     """Random JaxNav levels (domain randomisation), after the SFL paper's setting.
 
@@ -118,18 +140,11 @@ def jaxnav_generator(map_size: int = 11, fill: float = 0.6) -> LevelGenerator:
     (at cell centres), the heading is uniform. Levels are not filtered for solvability (DR
     includes unsolvable levels; the evaluator filters with ``level_stats``).
     """
-    if not isinstance(map_size, int) or map_size < 4:
-        raise ValueError(f"map_size must be an integer >= 4, got {map_size!r}")
-    if not 0.0 <= fill < 1.0:
-        raise ValueError(f"fill must be in [0, 1), got {fill!r}")
-    inner = (map_size - 2) ** 2
-    max_blocks = int(np.floor(fill * inner))
+    max_blocks = map_capacity(map_size, fill)
 
     def sample(key):
         k_n, k_perm, k_start, k_goal, k_theta = jax.random.split(key, 5)
-        n = jax.random.randint(k_n, (), 0, max_blocks + 1)
-        blocks = (jax.random.permutation(k_perm, inner) < n).reshape(map_size - 2, map_size - 2)
-        map_data = jnp.ones((map_size, map_size), jnp.int32).at[1:-1, 1:-1].set(blocks.astype(jnp.int32))
+        map_data = random_map(k_n, k_perm, map_size, max_blocks)
         free = (map_data == 0).reshape(-1)
         start = jax.random.categorical(k_start, jnp.where(free, 0.0, -jnp.inf))
         goal = jax.random.categorical(k_goal, jnp.where(free & (jnp.arange(free.size) != start), 0.0, -jnp.inf))

@@ -22,7 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ued.envs.jaxnav import (JaxNavLevel, JaxNavParams, JaxNavState, _cell, _centre, _jaxmarl, grid_distance)
+from ued.envs.jaxnav import (JaxNavLevel, JaxNavParams, JaxNavState, _cell, _centre, _jaxmarl, grid_distance,
+                             map_capacity, random_map)
 from ued.types import Box, GridEditor, LevelEnv, LevelGenerator, LevelSpace, Mutator
 from ued.utils import repeated_edits
 
@@ -46,12 +47,8 @@ def jaxnav_multi_generator(num_agents: int = 4, map_size: int = 11, fill: float 
     Raises:
         ValueError: a map whose fullest level leaves fewer than ``2 N`` free cells.
     """
-    if not isinstance(map_size, int) or map_size < 4:
-        raise ValueError(f"map_size must be an integer >= 4, got {map_size!r}")
-    if not 0.0 <= fill < 1.0:
-        raise ValueError(f"fill must be in [0, 1), got {fill!r}")
+    max_blocks = map_capacity(map_size, fill)
     inner = (map_size - 2) ** 2
-    max_blocks = int(np.floor(fill * inner))
     if inner - max_blocks < 2 * num_agents:
         raise ValueError(f"{num_agents} robots need {2 * num_agents} free cells for their starts and goals, and a "
                          f"{map_size}x{map_size} map filled up to {fill} may leave {inner - max_blocks}: "
@@ -59,9 +56,7 @@ def jaxnav_multi_generator(num_agents: int = 4, map_size: int = 11, fill: float 
 
     def sample(key):
         k_n, k_perm, k_cells, k_theta = jax.random.split(key, 4)
-        n = jax.random.randint(k_n, (), 0, max_blocks + 1)
-        blocks = (jax.random.permutation(k_perm, inner) < n).reshape(map_size - 2, map_size - 2)
-        map_data = jnp.ones((map_size, map_size), jnp.int32).at[1:-1, 1:-1].set(blocks.astype(jnp.int32))
+        map_data = random_map(k_n, k_perm, map_size, max_blocks)
         cells = _distinct_free_cells(k_cells, map_data, 2 * num_agents)
         centres = jax.vmap(lambda i: _centre(i, map_size))(cells)
         return JaxNavLevel(map_data=map_data, agent_pos=centres[:num_agents],
