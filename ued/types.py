@@ -215,8 +215,9 @@ BufferState = PyTree
 class LevelBuffer(NamedTuple):
     """A prioritised level replay buffer: batched, fixed capacity, flashbax-style (PLR, ACCEL).
 
-    Levels enter one by one (``insert``), a full buffer replaces its lowest-scoring level,
-    replayed levels are re-scored (``update``), and ``sample`` draws by priority.
+    Levels enter one by one (``insert``), a full buffer replaces the level it would least
+    likely replay (``plr_buffer``'s ``eviction``), replayed levels are re-scored (``update``),
+    and ``sample`` draws by priority, one level after another.
 
     Attributes:
         init: ``(level, extra={}) -> state``; ``level`` and ``extra`` are single

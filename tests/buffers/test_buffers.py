@@ -88,7 +88,7 @@ def test_weights_are_a_distribution_even_with_nan_and_inf(scores, prioritisation
 def test_a_full_buffer_keeps_the_highest_scores(seed):
     rng = np.random.default_rng(seed)
     scores = rng.permutation(40).astype(np.float32)  # distinct
-    buf, insert, *_ = compiled(capacity=10)
+    buf, insert, *_ = compiled(capacity=10, eviction="score")  # staleness never protects a low score
     state = buf.init(PLACEHOLDER)
     for chunk in np.split(np.arange(40), 4):  # batches of 10
         state = insert(state, ids(chunk), jnp.asarray(scores[chunk]))
@@ -97,8 +97,37 @@ def test_a_full_buffer_keeps_the_highest_scores(seed):
     np.testing.assert_array_equal(np.sort(state.scores), np.sort(scores)[-10:])
 
 
+def test_weight_eviction_gives_up_the_least_likely_replay():
+    # rank at T=1 with rho=0.5: a fresh high scorer (staleness 0) can be the lowest weight and goes first
+    buf, insert, weights, *_ = compiled(capacity=3, temperature=1.0, staleness_coef=0.5)
+    state = insert(buf.init(PLACEHOLDER), ids([0, 1, 2]), jnp.array([1.0, 2.0, 3.0]))  # clocks 1, 2, 3
+    w = np.asarray(weights(state))  # score ranks 3, 2, 1; staleness 2, 1, 0
+    np.testing.assert_allclose(w, 0.5 * np.array([2, 3, 6]) / 11 + 0.5 * np.array([2, 1, 0]) / 3, rtol=1e-6)
+    assert int(np.argmin(w)) == 2
+    state = insert(state, ids([3]), jnp.array([3.5]))  # beats the lowest-weight level's score (3.0)
+    assert sorted(np.asarray(state.levels["id"]).tolist()) == [0, 1, 3] and int(state.clock) == 4
+    state = insert(state, ids([4]), jnp.array([2.5]))  # now id 3 has the lowest weight; 2.5 < 3.5: not stored
+    assert sorted(np.asarray(state.levels["id"]).tolist()) == [0, 1, 3] and int(state.clock) == 5
+    # the same trace under the lowest-score rule evicts the 1.0 level and then takes 2.5 over 2.0
+    buf_s, insert_s, *_ = compiled(capacity=3, temperature=1.0, staleness_coef=0.5, eviction="score")
+    state = insert_s(buf_s.init(PLACEHOLDER), ids([0, 1, 2]), jnp.array([1.0, 2.0, 3.0]))
+    state = insert_s(state, ids([3, 4]), jnp.array([3.5, 2.5]))
+    assert sorted(np.asarray(state.levels["id"]).tolist()) == [2, 3, 4]
+
+
+def test_the_clock_counts_episodes():
+    buf, insert, weights, sample, update = compiled(capacity=4, staleness_coef=1.0, temperature=1.0)
+    state = insert(buf.init(PLACEHOLDER), ids([0, 1, 0]), jnp.array([1.0, 2.0, 3.0]))
+    # three levels offered, one a duplicate: the clock is 3, the duplicate is stamped at 3
+    assert int(state.clock) == 3 and np.asarray(state.last_sampled)[:2].tolist() == [3, 2]
+    state, idx, _ = sample(state, jax.random.key(0), 5)
+    assert int(state.clock) == 8  # each of the five draws is an episode
+    # pure staleness: the second draw never repeats the first (its staleness is 0 after the first)
+    assert int(idx[0]) != int(idx[1])
+
+
 def test_lower_scores_do_not_replace_and_invalid_levels_are_skipped():
-    buf, insert, *_ = compiled(capacity=2)
+    buf, insert, *_ = compiled(capacity=2, staleness_coef=0.0)
     state = insert(buf.init(PLACEHOLDER), ids([0, 1]), jnp.array([5.0, 6.0]))
     state = insert(state, ids([2, 3]), jnp.array([1.0, 9.0]), None, jnp.array([True, False]))
     assert sorted(np.asarray(state.levels["id"]).tolist()) == [0, 1]  # 1.0 loses, 9.0 is invalid
@@ -129,11 +158,11 @@ def test_staleness_rises_for_levels_not_sampled():
         state, idx, levels = sample(state, jax.random.fold_in(key, i), 2)
         np.testing.assert_array_equal(levels["id"], np.asarray(state.levels["id"])[np.asarray(idx)])
     stale = np.asarray(state.clock - state.last_sampled)
-    sampled = np.zeros(4, bool)
-    sampled[np.asarray(idx)] = True
-    assert (stale[sampled] == 0).all() and (stale[~sampled] > 0).all()
+    last = np.zeros(4, bool)
+    last[int(idx[-1])] = True  # the draws of a batch are episodes one after another: only the last is fresh
+    assert (stale[last] == 0).all() and (stale[~last] > 0).all() and int(idx[0]) != int(idx[1])
     w = np.asarray(weights(state))
-    assert (w[sampled] == 0).all() and np.argmax(w) == np.argmax(stale)  # pure staleness: the stalest first
+    assert (w[last] == 0).all() and np.argmax(w) == np.argmax(stale)  # pure staleness: the stalest first
 
 
 def test_sampling_frequencies_match_the_weights():

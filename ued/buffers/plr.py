@@ -2,7 +2,10 @@
 
 Source: Jiang, Grefenstette and Rocktäschel, "Prioritized Level Replay", ICML 2021 (rank and
 proportional prioritisation, staleness mixing); Jiang et al., "Replay-Guided Adversarial
-Environment Design", NeurIPS 2021 (the replay buffer of robust PLR).
+Environment Design", NeurIPS 2021 (the replay buffer of robust PLR). Its operations follow
+JaxUED's ``LevelSampler`` (Coward et al. 2024) operation for operation; the test
+``tests/buffers/test_plr_reference.py`` replays traces recorded from it
+(``experiments/record_references.py``).
 
 Sampling distribution over the stored levels::
 
@@ -10,17 +13,22 @@ Sampling distribution over the stored levels::
 
     rank:          P_score(i) ∝ (1 / rank(S_i)) ^ (1 / T)     rank 1 = highest score
     topk:          P_score(i) ∝ 1 on the k highest scores (``topk_mode="uniform"``), or
-                   ∝ exp(S_i / T) on them (``topk_mode="softmax"``), 0 elsewhere
+                   ∝ exp(S_i / T) on them (``topk_mode="softmax"``; JaxUED's top-k at T = 1), 0 elsewhere
     proportional:  P_score(i) ∝ max(S_i, 0) ^ (1 / T)
     staleness:     P_staleness(i) ∝ clock - last_sampled(i)
 
-Empty slots get probability 0; a distribution with no mass falls back to uniform over the
-stored levels. NaN scores are never stored (such levels count as not ``valid``), and
-infinite scores are handled (``+inf`` ranks first, ``-inf`` last; proportional weights are
-computed relative to the largest score), so the weights are never NaN.
+The clock counts episodes, as in the PLR paper: every level sampled (the draws of a batch one
+after another, each moving the staleness the next one sees) and every level offered to
+``insert`` (stored or not) advances it by one, and stamps the level it touched. Empty slots get
+probability 0; a distribution with no mass falls back to uniform over the stored levels. NaN
+scores are never stored (such levels count as not ``valid``), and infinite scores are handled
+(``+inf`` ranks first, ``-inf`` last; proportional weights are computed relative to the largest
+score), so the weights are never NaN.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +39,7 @@ from ued.utils import assert_scored_batch, tile
 
 PRIORITISATIONS = ("rank", "topk", "proportional")
 TOPK_MODES = ("uniform", "softmax")
+EVICTIONS = ("weight", "score")
 
 
 @struct.dataclass
@@ -43,7 +52,7 @@ class PLRBufferState:
         last_sampled: int32 ``(C,)``, the clock when each level was last sampled or inserted.
         filled: bool ``(C,)``, which slots hold a level.
         extras: per-level score memory (e.g. ``{"max_return": (C,)}``).
-        clock: int32 ``()``, advanced by one at each ``insert`` and ``sample``.
+        clock: int32 ``()``, the episode count: one per level sampled or offered to ``insert``.
     """
 
     levels: object
@@ -66,34 +75,160 @@ def _levels_equal(stored, level):
     return jnp.all(jnp.stack(eq), axis=0)
 
 
-def plr_buffer(capacity: int = 4000, prioritisation: str = "rank", temperature: float = 0.3,
-               staleness_coef: float = 0.3, min_fill: float = 0.5, top_k: int = 1,
-               topk_mode: str = "uniform", deduplicate: bool = True) -> LevelBuffer:
-    """A fixed-capacity prioritised level replay buffer.
+def _normalise(w, filled):
+    """``w`` over the stored levels as a distribution (uniform over them when ``w`` has no mass)."""
+    w = jnp.where(filled & (w > 0) & jnp.isfinite(w), w, 0.0)
+    total = jnp.sum(w)
+    uniform = filled / jnp.maximum(jnp.sum(filled), 1)
+    return jnp.where(total > 0, w / jnp.where(total > 0, total, 1.0), uniform)
 
-    Insertion (``insert``) goes level by level: a level equal to a stored one (with
-    ``deduplicate``) updates that entry's score and memory instead of being stored twice;
-    otherwise it fills an empty slot; in a full buffer it replaces the level with the lowest
-    score (the lowest score-weight under every prioritisation) only if its own score is
-    higher. Levels that are not ``valid`` (or have a NaN score) are skipped.
 
-    Args:
-        capacity: number of levels (default 4000, as in the maze papers).
-        prioritisation: ``"rank"``, ``"topk"`` or ``"proportional"``.
-        temperature: ``T`` > 0 (default 0.3).
-        staleness_coef: ``rho`` in [0, 1] (default 0.3).
-        min_fill: replay only once ``size >= min_fill * capacity`` (``ready``), in [0, 1];
-            an empty buffer is never ready.
-        top_k: ``k`` for ``"topk"``, in [1, capacity].
-        topk_mode: ``"uniform"`` or ``"softmax"`` over the k best.
-        deduplicate: detect levels already stored.
+def score_weights(state: PLRBufferState, *, prioritisation: str, temperature: float, top_k: int,
+                  topk_mode: str) -> jax.Array:
+    """``P_score``, float32 ``(C,)`` summing to 1 over the stored levels (0 on empty slots)."""
+    capacity = state.scores.shape[0]
+    s = jnp.where(state.filled, state.scores, -jnp.inf)
+    if prioritisation == "rank":
+        order = jnp.argsort(-s, stable=True)
+        ranks = jnp.zeros((capacity,), jnp.float32).at[order].set(jnp.arange(1, capacity + 1, dtype=jnp.float32))
+        w = (1.0 / ranks) ** (1.0 / temperature)
+    elif prioritisation == "topk":
+        _, top = jax.lax.top_k(s, top_k)
+        in_top = jnp.zeros((capacity,), jnp.bool_).at[top].set(True) & state.filled
+        if topk_mode == "uniform":
+            w = in_top.astype(jnp.float32)
+        else:
+            finite = jnp.where(in_top & jnp.isfinite(s), s, -jnp.inf)
+            z = (finite - jnp.max(finite)) / temperature
+            w = jnp.where(in_top, jnp.exp(jnp.nan_to_num(z, nan=-jnp.inf)), 0.0)
+            w = jnp.where(jnp.any(w > 0), w, in_top.astype(jnp.float32))
+    else:  # proportional
+        s = jnp.clip(jnp.where(state.filled, state.scores, 0.0), 0.0, jnp.finfo(jnp.float32).max)
+        w = (s / jnp.maximum(jnp.max(s), jnp.finfo(jnp.float32).tiny)) ** (1.0 / temperature)
+    return _normalise(w, state.filled)
 
-    Returns:
-        A ``LevelBuffer`` over ``PLRBufferState``.
 
-    Raises:
-        ValueError: naming the bad hyperparameter and its valid range.
-    """
+def mix_staleness(state: PLRBufferState, p_score: jax.Array, *, staleness_coef: float) -> jax.Array:
+    """``(1 - rho) * p_score + rho * P_staleness``, float32 ``(C,)``."""
+    if staleness_coef == 0.0:
+        return p_score
+    p_stale = _normalise((state.clock - state.last_sampled).astype(jnp.float32), state.filled)
+    return (1.0 - staleness_coef) * p_score + staleness_coef * p_stale
+
+
+def replay_weights(state: PLRBufferState, *, score_fn, staleness_coef: float) -> jax.Array:
+    """The replay distribution ``P``, float32 ``(C,)``."""
+    return mix_staleness(state, score_fn(state), staleness_coef=staleness_coef)
+
+
+def _eviction_slot(state: PLRBufferState, *, eviction: str, weights_fn) -> jax.Array:
+    """The slot a new level goes to: the first empty one, else the lowest replay weight
+    (``eviction="weight"``, the references') or the lowest score (``"score"``)."""
+    def full(s):
+        if eviction == "weight":
+            return jnp.argmin(weights_fn(s)).astype(jnp.int32)
+        return jnp.argmin(s.scores).astype(jnp.int32)
+    return jax.lax.cond(jnp.all(state.filled), full, lambda s: jnp.argmin(s.filled).astype(jnp.int32), state)
+
+
+def _insert_one(state: PLRBufferState, item, *, deduplicate: bool, eviction: str, weights_fn):
+    """Offers one level: a stored duplicate is re-scored and stamped; otherwise the level takes an
+    empty slot or the evicted one if its score is higher. The clock advances either way."""
+    level, score, extra, ok = item
+    clock = state.clock + 1
+    if deduplicate:
+        match = _levels_equal(state.levels, level) & state.filled
+        is_dup, dup_slot = jnp.any(match), jnp.argmax(match).astype(jnp.int32)
+    else:
+        is_dup, dup_slot = jnp.array(False), jnp.int32(0)
+    new_slot = _eviction_slot(state, eviction=eviction, weights_fn=weights_fn)
+    slot = jnp.where(is_dup, dup_slot, new_slot)
+    beats = score > jnp.where(state.filled[slot], state.scores[slot], -jnp.inf)
+    write = ok & (is_dup | beats)
+    new_level = write & ~is_dup
+
+    def put(arr, value, when=write):
+        return arr.at[slot].set(jnp.where(when, value, arr[slot]))
+
+    state = state.replace(
+        levels=jax.tree.map(lambda a, v: put(a, v, new_level), state.levels, level),
+        scores=put(state.scores, score),
+        extras=jax.tree.map(put, state.extras, extra),
+        last_sampled=put(state.last_sampled, clock),
+        filled=put(state.filled, True),
+        clock=clock,
+    )
+    return state, None
+
+
+def _batch_defaults(state, n, scores, extras, valid):
+    if extras is None or not jax.tree.leaves(state.extras):
+        extras = jax.tree.map(lambda x: jnp.broadcast_to(x[0], (n,) + x.shape[1:]), state.extras)
+    valid = jnp.ones((n,), jnp.bool_) if valid is None else jnp.asarray(valid, jnp.bool_)
+    scores = jnp.asarray(scores, jnp.float32)
+    return extras, valid & ~jnp.isnan(scores), scores
+
+
+def plr_insert(state: PLRBufferState, levels, scores, extras=None, valid=None, *, deduplicate: bool,
+               eviction: str, weights_fn) -> PLRBufferState:
+    """Offers a batch of ``B`` levels one after another (``_insert_one``)."""
+    assert_scored_batch(levels, scores, valid, extras)
+    extras, valid, scores = _batch_defaults(state, scores.shape[0], scores, extras, valid)
+    one = functools.partial(_insert_one, deduplicate=deduplicate, eviction=eviction, weights_fn=weights_fn)
+    state, _ = jax.lax.scan(one, state, (levels, scores, extras, valid))
+    return state
+
+
+def plr_update(state: PLRBufferState, indices, scores, extras=None, valid=None) -> PLRBufferState:
+    """Re-scores stored levels (``indices`` ``(B,)``); the clock does not move. Where an index
+    repeats, the last valid entry wins, as a sequential update would have it."""
+    assert_scored_batch(None, scores, valid, extras, indices=indices)
+    n, capacity = indices.shape[0], state.scores.shape[0]
+    extras, valid, scores = _batch_defaults(state, n, scores, extras, valid)
+    same = (indices[:, None] == indices[None, :]) & valid[None, :]
+    later = jnp.any(jnp.triu(same, k=1), axis=1)  # a later valid entry writes the same slot
+    target = jnp.where(valid & ~later, indices, capacity)  # out of range: dropped
+    return state.replace(
+        scores=state.scores.at[target].set(scores, mode="drop"),
+        extras=jax.tree.map(lambda a, v: a.at[target].set(v, mode="drop"), state.extras, extras),
+    )
+
+
+def plr_sample(state: PLRBufferState, key, num: int, *, score_fn, staleness_coef: float):
+    """``num`` levels drawn one after another from the replay distribution, each draw stamping
+    its level and advancing the clock before the next (``jax.random.split(key, num)``, one key a
+    draw). Returns ``(state, indices (num,), levels)``."""
+    capacity = state.scores.shape[0]
+    p_score = score_fn(state)  # scores do not change while sampling
+
+    def draw(state, k):
+        p = mix_staleness(state, p_score, staleness_coef=staleness_coef)
+        idx = jax.random.choice(k, capacity, p=p).astype(jnp.int32)
+        clock = state.clock + 1
+        return state.replace(last_sampled=state.last_sampled.at[idx].set(clock), clock=clock), idx
+
+    state, indices = jax.lax.scan(draw, state, jax.random.split(key, num))
+    return state, indices, jax.tree.map(lambda a: a[indices], state.levels)
+
+
+def plr_init(level, extra=None, *, capacity: int) -> PLRBufferState:
+    """An empty buffer of ``capacity`` slots shaped like ``level`` (and the score memory ``extra``)."""
+    return PLRBufferState(
+        levels=tile(level, capacity),
+        scores=jnp.zeros((capacity,), jnp.float32),
+        last_sampled=jnp.zeros((capacity,), jnp.int32),
+        filled=jnp.zeros((capacity,), jnp.bool_),
+        extras=tile({} if extra is None else extra, capacity),
+        clock=jnp.zeros((), jnp.int32),
+    )
+
+
+def plr_ready(state: PLRBufferState, *, need: int) -> jax.Array:
+    """bool ``()``: at least ``need`` levels are stored."""
+    return state.size >= need
+
+
+def _check_plr(capacity, prioritisation, temperature, staleness_coef, min_fill, top_k, topk_mode, eviction):
     if not isinstance(capacity, int) or capacity <= 0:
         raise ValueError(f"plr_buffer: capacity must be a positive integer, got {capacity!r}")
     if prioritisation not in PRIORITISATIONS:
@@ -108,121 +243,56 @@ def plr_buffer(capacity: int = 4000, prioritisation: str = "rank", temperature: 
         raise ValueError(f"plr_buffer: top_k must be an integer in [1, capacity={capacity}], got {top_k!r}")
     if topk_mode not in TOPK_MODES:
         raise ValueError(f"plr_buffer: unknown topk_mode {topk_mode!r}; choose one of {', '.join(TOPK_MODES)}")
+    if eviction not in EVICTIONS:
+        raise ValueError(f"plr_buffer: unknown eviction {eviction!r}; choose one of {', '.join(EVICTIONS)}")
 
-    def init(level, extra=None) -> PLRBufferState:
-        return PLRBufferState(
-            levels=tile(level, capacity),
-            scores=jnp.zeros((capacity,), jnp.float32),
-            last_sampled=jnp.zeros((capacity,), jnp.int32),
-            filled=jnp.zeros((capacity,), jnp.bool_),
-            extras=tile({} if extra is None else extra, capacity),
-            clock=jnp.zeros((), jnp.int32),
-        )
 
-    def _normalise(w, filled):
-        w = jnp.where(filled & (w > 0) & jnp.isfinite(w), w, 0.0)
-        total = jnp.sum(w)
-        uniform = filled / jnp.maximum(jnp.sum(filled), 1)
-        return jnp.where(total > 0, w / jnp.where(total > 0, total, 1.0), uniform)
+def plr_buffer(capacity: int = 4000, prioritisation: str = "rank", temperature: float = 0.3,
+               staleness_coef: float = 0.3, min_fill: float = 0.5, top_k: int = 1,
+               topk_mode: str = "uniform", deduplicate: bool = True, eviction: str = "weight") -> LevelBuffer:
+    """A fixed-capacity prioritised level replay buffer.
 
-    def score_weights(state: PLRBufferState):
-        s = jnp.where(state.filled, state.scores, -jnp.inf)
-        if prioritisation == "rank":
-            order = jnp.argsort(-s, stable=True)
-            ranks = jnp.zeros((capacity,), jnp.float32).at[order].set(jnp.arange(1, capacity + 1, dtype=jnp.float32))
-            w = (1.0 / ranks) ** (1.0 / temperature)
-        elif prioritisation == "topk":
-            _, top = jax.lax.top_k(s, top_k)
-            in_top = jnp.zeros((capacity,), jnp.bool_).at[top].set(True) & state.filled
-            if topk_mode == "uniform":
-                w = in_top.astype(jnp.float32)
-            else:
-                finite = jnp.where(in_top & jnp.isfinite(s), s, -jnp.inf)
-                z = (finite - jnp.max(finite)) / temperature
-                w = jnp.where(in_top, jnp.exp(jnp.nan_to_num(z, nan=-jnp.inf)), 0.0)
-                w = jnp.where(jnp.any(w > 0), w, in_top.astype(jnp.float32))
-        else:  # proportional
-            s = jnp.clip(jnp.where(state.filled, state.scores, 0.0), 0.0, jnp.finfo(jnp.float32).max)
-            w = (s / jnp.maximum(jnp.max(s), jnp.finfo(jnp.float32).tiny)) ** (1.0 / temperature)
-        return _normalise(w, state.filled)
+    Insertion (``insert``) goes level by level: a level equal to a stored one (with
+    ``deduplicate``) updates that entry's score and memory and refreshes its staleness instead
+    of being stored twice; otherwise it fills an empty slot; in a full buffer it replaces the
+    level with the lowest replay weight (``eviction="weight"``: score and staleness mixed, as
+    JaxUED's ``LevelSampler`` and dcd's robust PLR buffer do) only if its own score is higher
+    than that level's. ``eviction="score"`` replaces the lowest-scoring level instead (ued's
+    rule before it followed the references: a full buffer then keeps the highest scores seen,
+    whatever their staleness). Levels that are not ``valid`` (or have a NaN score) are not
+    stored but still count as episodes on the clock.
 
-    def weights(state: PLRBufferState):
-        p_score = score_weights(state)
-        if staleness_coef == 0.0:
-            return p_score
-        stale = (state.clock - state.last_sampled).astype(jnp.float32)
-        p_stale = _normalise(stale, state.filled)
-        return (1.0 - staleness_coef) * p_score + staleness_coef * p_stale
+    Args:
+        capacity: number of levels (default 4000, as in the maze papers).
+        prioritisation: ``"rank"``, ``"topk"`` or ``"proportional"``.
+        temperature: ``T`` > 0 (default 0.3).
+        staleness_coef: ``rho`` in [0, 1] (default 0.3).
+        min_fill: replay only once ``size >= min_fill * capacity`` (``ready``), in [0, 1];
+            an empty buffer is never ready.
+        top_k: ``k`` for ``"topk"``, in [1, capacity].
+        topk_mode: ``"uniform"`` or ``"softmax"`` over the k best.
+        deduplicate: detect levels already stored.
+        eviction: ``"weight"`` (default) or ``"score"``: which level a full buffer gives up.
 
-    def _defaults(n, scores, extras, valid, state):
-        if extras is None or not jax.tree.leaves(state.extras):
-            extras = jax.tree.map(lambda x: jnp.broadcast_to(x[0], (n,) + x.shape[1:]), state.extras)
-        valid = jnp.ones((n,), jnp.bool_) if valid is None else jnp.asarray(valid, jnp.bool_)
-        scores = jnp.asarray(scores, jnp.float32)
-        return extras, valid & ~jnp.isnan(scores), scores
+    Returns:
+        A ``LevelBuffer`` over ``PLRBufferState``.
 
-    def insert(state: PLRBufferState, levels, scores, extras=None, valid=None) -> PLRBufferState:
-        assert_scored_batch(levels, scores, valid, extras)
-        n = scores.shape[0]
-        extras, valid, scores = _defaults(n, scores, extras, valid, state)
-        clock = state.clock + 1
-
-        def one(state, item):
-            level, score, extra, ok = item
-            if deduplicate:
-                match = _levels_equal(state.levels, level) & state.filled
-                is_dup = jnp.any(match)
-                dup_slot = jnp.argmax(match)
-            else:
-                is_dup, dup_slot = jnp.array(False), jnp.array(0)
-            has_empty = ~jnp.all(state.filled)
-            empty_slot = jnp.argmin(state.filled)
-            low_slot = jnp.argmin(jnp.where(state.filled, state.scores, jnp.inf))
-            beats = score > state.scores[low_slot]
-            slot = jnp.where(is_dup, dup_slot, jnp.where(has_empty, empty_slot, low_slot))
-            write = ok & (is_dup | has_empty | beats)
-            new_level = ok & ~is_dup & write
-
-            def put(arr, value):
-                return arr.at[slot].set(jnp.where(write, value, arr[slot]))
-
-            state = state.replace(
-                levels=jax.tree.map(lambda a, v: a.at[slot].set(jnp.where(new_level, v, a[slot])), state.levels, level),
-                scores=put(state.scores, score),
-                extras=jax.tree.map(put, state.extras, extra),
-                last_sampled=state.last_sampled.at[slot].set(
-                    jnp.where(new_level, clock, state.last_sampled[slot])),
-                filled=state.filled.at[slot].set(state.filled[slot] | write),
-            )
-            return state, None
-
-        state, _ = jax.lax.scan(one, state, (levels, scores, extras, valid))
-        return state.replace(clock=clock)
-
-    def update(state: PLRBufferState, indices, scores, extras=None, valid=None) -> PLRBufferState:
-        assert_scored_batch(None, scores, valid, extras, indices=indices)
-        n = indices.shape[0]
-        extras, valid, scores = _defaults(n, scores, extras, valid, state)
-        keep = lambda old, new: jnp.where(valid.reshape((n,) + (1,) * (new.ndim - 1)), new, old[indices])
-        return state.replace(
-            scores=state.scores.at[indices].set(keep(state.scores, scores)),
-            extras=jax.tree.map(lambda a, v: a.at[indices].set(keep(a, v)), state.extras, extras),
-        )
-
-    def sample(state: PLRBufferState, key, num: int):
-        p = weights(state)
-        indices = jax.random.choice(key, capacity, (num,), replace=True, p=p)
-        clock = state.clock + 1
-        state = state.replace(last_sampled=state.last_sampled.at[indices].set(clock), clock=clock)
-        return state, indices, jax.tree.map(lambda a: a[indices], state.levels)
-
+    Raises:
+        ValueError: naming the bad hyperparameter and its valid range.
+    """
+    _check_plr(capacity, prioritisation, temperature, staleness_coef, min_fill, top_k, topk_mode, eviction)
+    score_fn = functools.partial(score_weights, prioritisation=prioritisation, temperature=temperature,
+                                 top_k=top_k, topk_mode=topk_mode)
+    weights = functools.partial(replay_weights, score_fn=score_fn, staleness_coef=staleness_coef)
     need = max(1, int(-(-min_fill * capacity // 1)))  # ceil(min_fill * capacity), and never an empty buffer
-
-    def ready(state: PLRBufferState):
-        return state.size >= need
-
-    return LevelBuffer(init=init, insert=insert, update=update, sample=sample, weights=weights, ready=ready,
-                       capacity=capacity)
+    return LevelBuffer(
+        init=functools.partial(plr_init, capacity=capacity),
+        insert=functools.partial(plr_insert, deduplicate=deduplicate, eviction=eviction, weights_fn=weights),
+        update=plr_update,
+        sample=functools.partial(plr_sample, score_fn=score_fn, staleness_coef=staleness_coef),
+        weights=weights,
+        ready=functools.partial(plr_ready, need=need),
+        capacity=capacity)
 
 
 def find_levels(state, levels):
