@@ -78,3 +78,28 @@ def test_bad_input_is_one_line_before_any_rollout(analysed, tmp_path, capsys):
     assert err[0] == f"error: run_dir {tmp_path / 'missing'} is not a directory"
     assert err[1].startswith("error: unknown option 'levels'; valid keys: run_dir, checkpoint")
     assert not os.path.exists(tmp_path / "missing")
+
+
+def test_whole_episodes_by_default_and_too_few_levels_are_refused(analysed, tmp_path, capsys):
+    from ued.analyze import kept_note
+
+    run, _ = analysed
+    # by default each rollout is one episode limit long, so every level completes an episode
+    full = analyze_run(run, num_levels=12, batch=12, bootstrap=0, min_levels=3, out=str(tmp_path / "a"))
+    assert full["num_steps"] == 12  # the tiny maze's time limit (env.max_steps=12)
+    assert set(full["kept"].values()) == {12}
+    assert all(c["rho"] is None or np.isfinite(c["rho"]) or c["n"] == 12
+               for per in full["correlations"].values() for c in per.values())
+    assert "all are kept" in capsys.readouterr().out
+    # one step per level: no episode ends, so every correlation is refused with its reason, never NaN
+    short = analyze_run(run, num_levels=12, batch=12, bootstrap=0, num_steps=1, out=str(tmp_path / "b"),
+                        verbose=False)
+    assert short["kept"]["success_rate"] == 0
+    for per in short["correlations"].values():
+        for c in per.values():
+            assert c["rho"] is None and c["n"] == 0 and "at least min_levels=10 are needed" in c["refused"]
+    assert "dropped: success_rate 12" in kept_note(short)
+    with open(tmp_path / "b" / "correlations.json") as f:
+        assert json.load(f)["correlations"]["max_mc"]["success_rate"]["rho"] is None
+    with pytest.raises(AnalyzeError, match=r"min_levels must be an integer >= 3, got 2"):
+        analyze_run(run, num_levels=8, min_levels=2)

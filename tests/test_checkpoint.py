@@ -3,6 +3,7 @@
 The exact-resume test also runs every maze curriculum end to end through ``ued.train.train``
 (the command line itself is tested in ``test_train.py`` and by the SIGTERM test here)."""
 
+import dataclasses
 import errno
 import json
 import os
@@ -23,7 +24,8 @@ from hydra import compose, initialize_config_dir
 import ued
 import ued.loop
 from ued.run import checkpoint as ck
-from ued.run.checkpoint import CheckpointError, latest_checkpoint, restore_state, save_checkpoint
+from ued.run.checkpoint import CheckpointDamaged, CheckpointError, latest_checkpoint, restore_state, save_checkpoint
+from ued.run.load import find_checkpoint
 from ued.run.logger import read_jsonl
 from tests.tiny import TINY, tiny_config
 from ued.train import CONF_DIR, ConfigError, NonFiniteError, train
@@ -169,6 +171,20 @@ def test_load_returns_the_trained_policy(dr_run):
     assert value.shape == (1, 1) and np.isfinite(np.asarray(value)).all()
     with pytest.raises(CheckpointError, match="has no checkpoint of update 7; it has \\[1, 2\\]"):
         ued.load(str(run_dir), checkpoint=7)
+
+
+def test_load_takes_a_relative_run_directory_and_never_calls_a_gone_checkpoint_damaged(dr_run, monkeypatch):
+    run_dir, _ = dr_run
+    monkeypatch.chdir(run_dir.parent)  # as a user types it: outputs/... from the working directory
+    loaded = ued.load(run_dir.name)
+    assert loaded.update == 2
+    tree_equal(loaded.params, ued.load(str(run_dir)).params)
+    info = find_checkpoint(run_dir.name)
+    gone = dataclasses.replace(info, path=os.path.join(run_dir.name, "checkpoints", "update_99999999"))  # rotated away
+    abstract = jax.eval_shape(lambda: loaded.state)
+    with pytest.raises(CheckpointError, match="disappeared while it was being read") as e:
+        restore_state(gone, abstract)
+    assert not isinstance(e.value, CheckpointDamaged) and "damaged" not in str(e.value)
 
 
 def test_resuming_with_a_different_state_shape_names_the_difference(dr_run, tmp_path):

@@ -10,14 +10,17 @@ repeats that analysis on any trained run and any score in ``conf/score/``:
 
 1. ``num_levels`` levels are drawn from the level space's generator (solvable ones where that is
    known: ``ued.evaluate.sample_eval_levels``, the evaluator's level set for the same ``seed``);
-2. the student rolls out ``num_steps`` steps on each level (auto-replay, as in training) and
-   every score is computed from that rollout, each with a fresh level memory;
+2. the student rolls out ``num_steps`` steps on each level (auto-replay, as in training; by
+   default ``episodes`` times the level space's episode limit, so every level completes at least
+   ``episodes`` episodes) and every score is computed from that rollout, each with a fresh level
+   memory;
 3. an independent rollout (another key) gives each level's success rate (over its completed
    episodes) and, where the level space has a solver, its oracle regret (optimal return minus
    the mean achieved return), so the reference does not share the scores' sampling noise;
 4. Spearman rank correlations of every score with the success rate and with the oracle regret,
    with bootstrap 95% intervals over levels (levels with no completed episode in a rollout are
-   left out of the pairs that need it).
+   left out of the pairs that need it; how many were kept, and why any were dropped, is printed
+   and saved, and a correlation over fewer than ``min_levels`` levels is refused, not reported).
 
 It writes into ``out`` (default ``<run_dir>/analysis/update_<N>/``): ``levels.csv`` (one row per
 level: its statistics, success rate, oracle regret and every score), ``correlations.csv`` and
@@ -46,7 +49,9 @@ OPTIONS = {
     "checkpoint": "update number or checkpoint directory (default: the latest)",
     "seed_index": "which seed of a multi-seed run (default 0)",
     "num_levels": "levels analysed (default 1000)",
-    "num_steps": "rollout steps per level for the scores (default: the run's num_steps)",
+    "episodes": "whole episodes per level in each rollout (default 1): sets the default num_steps",
+    "num_steps": "rollout steps per level (default: episodes x the level space's episode limit)",
+    "min_levels": "fewest levels a correlation is reported over (default 10)",
     "scores": "scores from conf/score/ (default: every score that scores one student's rollout)",
     "seed": f"key of the level set (default {EVAL_LEVELS_KEY}); the rollout keys derive from it",
     "bootstrap": "bootstrap resamples for the intervals (default 1000)",
@@ -130,12 +135,15 @@ def _build_scores(names: Sequence[str] | None, cfg, level_space) -> dict[str, An
 
 def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: int = 0, num_levels: int = 1000,
                 num_steps: int | None = None, scores: Sequence[str] | None = None, seed: int = EVAL_LEVELS_KEY,
-                bootstrap: int = 1000, batch: int = 256, out: str | None = None, verbose: bool = True) -> dict:
+                bootstrap: int = 1000, batch: int = 256, out: str | None = None, verbose: bool = True,
+                episodes: int = 1, min_levels: int = 10) -> dict:
     """Runs the diagnostics on one trained run and writes their files (see the module docstring).
 
     Returns:
-        ``{"out", "num_levels", "update", "correlations": {score: {"success_rate": {...},
-        "oracle_regret": {...}}}}`` (``oracle_regret`` only where the level space has a solver).
+        ``{"out", "num_levels", "update", "kept", "correlations": {score: {"success_rate": {...},
+        "oracle_regret": {...}}}}`` (``oracle_regret`` only where the level space has a solver;
+        ``kept``: per score and reference, the levels with a completed episode; a correlation over
+        fewer than ``min_levels`` levels has ``rho`` None and a ``refused`` reason).
 
     Raises:
         AnalyzeError: bad input, found before any rollout.
@@ -146,9 +154,11 @@ def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: i
     from ued.scores import success_rate
 
     for name, v, least in (("num_levels", num_levels, 1), ("batch", batch, 1), ("bootstrap", bootstrap, 0),
-                           ("num_steps", 1 if num_steps is None else num_steps, 1)):
+                           ("num_steps", 1 if num_steps is None else num_steps, 1), ("episodes", episodes, 1),
+                           ("min_levels", min_levels, 3)):
         if not isinstance(v, int) or isinstance(v, bool) or v < least:
-            raise AnalyzeError(f"{name} must be a {'positive' if least else 'non-negative'} integer, got {v!r}")
+            what = "a non-negative integer" if least == 0 else "a positive integer" if least == 1 else f"an integer >= {least}"
+            raise AnalyzeError(f"{name} must be {what}, got {v!r}")
     if num_levels < 3:
         raise AnalyzeError(f"num_levels must be at least 3 for a rank correlation, got {num_levels}")
     if not os.path.isdir(run_dir):
@@ -159,7 +169,7 @@ def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: i
     except ValueError as e:
         raise AnalyzeError(f"seed_index: {e}") from None
     cfg, ls = loaded.config, loaded.level_space
-    steps = int(cfg.num_steps) if num_steps is None else num_steps
+    steps = episodes * int(ls.env.max_episode_steps) if num_steps is None else num_steps
     built = _build_scores(None if scores is None else list(scores), cfg, ls)
     oracle = _build_scores(["oracle"], cfg, ls)["oracle"] if ls.optimal_return is not None else None
     out = out or os.path.join(run_dir, "analysis", f"update_{loaded.update:08d}")
@@ -197,22 +207,50 @@ def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: i
                       np.concatenate([p[name][1] for p in parts])[:num_levels]) for name in parts[0]}
 
     refs = ["success_rate"] + (["oracle_regret"] if oracle is not None else [])
-    correlations = {}
-    for name in built:
-        value, valid = columns[name]
-        correlations[name] = {}
-        for ref in refs:
-            r_value, r_valid = columns[ref]
-            both = valid & r_valid
-            correlations[name][ref] = rank_correlation(value[both], r_value[both], bootstrap, seed=seed)
+    correlations = correlate(columns, list(built), refs, bootstrap, seed, min_levels)
+    kept = {name: int(np.sum(columns[name][1])) for name in [*refs, *built]}
     summary = {"run_dir": run_dir, "update": loaded.update, "seed_index": seed_index, "num_levels": num_levels,
-               "num_steps": steps, "seed": seed, "bootstrap": bootstrap, "scores": list(built),
-               "correlations": correlations, "out": out}
+               "num_steps": steps, "episodes": episodes, "seed": seed, "bootstrap": bootstrap, "min_levels": min_levels,
+               "scores": list(built), "kept": kept, "correlations": correlations, "out": out}
     _write(out, summary, columns, stats, ids, list(built), refs)
     if verbose:
+        print(kept_note(summary))
         print(format_table(summary, refs))
         print(f"wrote {out}")
     return summary
+
+
+def correlate(columns: dict, scores: Sequence[str], refs: Sequence[str], bootstrap: int, seed: int,
+              min_levels: int) -> dict:
+    """Rank correlations of every score with every reference over the levels valid in both; one
+    over fewer than ``min_levels`` levels is refused (``rho`` None, with the reason)."""
+    out = {}
+    for name in scores:
+        value, valid = columns[name]
+        out[name] = {}
+        for ref in refs:
+            r_value, r_valid = columns[ref]
+            both = valid & r_valid
+            n = int(both.sum())
+            if n < min_levels:
+                out[name][ref] = {"rho": None, "low": None, "high": None, "n": n,
+                                  "refused": f"only {n} levels have a completed episode in both rollouts; at least "
+                                             f"min_levels={min_levels} are needed"}
+            else:
+                out[name][ref] = rank_correlation(value[both], r_value[both], bootstrap, seed=seed)
+    return out
+
+
+def kept_note(summary: dict) -> str:
+    """Which levels the correlations use, and why any were dropped."""
+    n, kept = summary["num_levels"], summary["kept"]
+    dropped = {k: n - v for k, v in kept.items() if v < n}
+    line = f"{n} levels, {summary['num_steps']} steps each"
+    if not dropped:
+        return line + ": every level completed an episode in both rollouts; all are kept"
+    what = ", ".join(f"{k} {v}" for k, v in dropped.items())
+    return (line + f": levels without a completed episode (or a score) are dropped: {what} "
+            f"(more steps keep more: episodes= or num_steps=)")
 
 
 def format_table(summary: dict, refs: Sequence[str]) -> str:
@@ -220,7 +258,8 @@ def format_table(summary: dict, refs: Sequence[str]) -> str:
     head = "score".ljust(18) + "".join(f"rho vs {r} [95% CI]".ljust(38) for r in refs)
     rows = [head]
     for name, c in summary["correlations"].items():
-        cells = "".join(f"{c[r]['rho']:+.3f} [{c[r]['low']:+.3f}, {c[r]['high']:+.3f}] n={c[r]['n']}".ljust(38)
+        cells = "".join((f"refused: n={c[r]['n']} < {summary['min_levels']}" if c[r]["rho"] is None else
+                         f"{c[r]['rho']:+.3f} [{c[r]['low']:+.3f}, {c[r]['high']:+.3f}] n={c[r]['n']}").ljust(38)
                         for r in refs)
         rows.append(name.ljust(18) + cells)
     return "\n".join(rows)
@@ -261,7 +300,7 @@ def _write(out: str, summary: dict, columns: dict, stats: dict, ids, scores: lis
         sc = ax.scatter(success[both], value[both], s=6, alpha=0.6, c=None if colour is None else colour[both],
                         cmap="viridis")
         c = summary["correlations"][name]["success_rate"]
-        ax.set_title(f"{name}  rho={c['rho']:+.2f}", fontsize=9)
+        ax.set_title(f"{name}  " + ("too few levels" if c["rho"] is None else f"rho={c['rho']:+.2f}"), fontsize=9)
         ax.set_xlabel("success rate", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(scores):]:

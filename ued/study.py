@@ -4,6 +4,7 @@
     python -m ued.study study=experiments/studies/sfl_minigrid.yaml scale=0.01 out=studies/sfl_small
     python -m ued.study study=FILE stage=report          # redraw from what is there
     python -m ued.study study=FILE dry_run=true          # print the training commands (for a cluster)
+    python -m ued.study study=FILE seeds=1 overrides=[num_envs=8,num_steps=64] evaluate=[num_levels=100]  # try it small
 
 A study file (YAML) names the methods, the seeds, an optional paper preset and the evaluation::
 
@@ -53,7 +54,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from ued.utils import directory_problem, parse_options
+from ued.utils import directory_problem, parse_cli_value, parse_options
 
 STUDY_KEYS = ("name", "preset", "scale", "seeds", "first_seed", "seeds_together", "common", "methods", "evaluate",
               "published", "out")
@@ -84,6 +85,7 @@ class Study:
     seeds: int = 1
     first_seed: int = 0
     seeds_together: bool = True
+    extra: list[str] = field(default_factory=list)  # the command line's overrides= (kept where a method has the key)
     common: list[str] = field(default_factory=list)
     evaluate: dict = field(default_factory=lambda: dict(EVALUATE_KEYS))
     published: str | None = None
@@ -120,13 +122,20 @@ def _int(value, key: str, minimum: int) -> int:
     return value
 
 
-def load_study(path: str, scale: float | None = None, out: str | None = None) -> Study:
+def load_study(path: str, scale: float | None = None, out: str | None = None, seeds: int | None = None,
+               overrides: Sequence[str] | None = None, evaluate: dict | None = None) -> Study:
     """Reads and checks a study file.
 
     Args:
         path: the YAML file.
         scale: overrides the file's ``scale``.
         out: overrides the file's ``out`` (default ``studies/<name>``).
+        seeds: overrides the file's ``seeds``.
+        overrides: ``ued.train`` overrides added after every method's own (e.g. smaller sizes
+            to try a study on a small machine), to each method whose configuration has the key
+            (``curriculum.num_samples`` shrinks SFL's sampling pass and leaves DR alone); one that
+            no method has is an error.
+        evaluate: keys of ``evaluate`` that replace the file's (e.g. ``{"num_levels": 100}``).
 
     Raises:
         StudyError: naming the key, the value and what is allowed.
@@ -165,13 +174,16 @@ def load_study(path: str, scale: float | None = None, out: str | None = None) ->
     study.scale = doc.get("scale", 1.0) if scale is None else scale
     if isinstance(study.scale, bool) or not isinstance(study.scale, (int, float)) or not 0 < study.scale <= 1e6:
         raise StudyError(f"scale must be a positive number, got {study.scale!r}")
-    study.seeds = _int(doc.get("seeds", 1), "seeds", 1)
+    study.seeds = _int(doc.get("seeds", 1) if seeds is None else seeds, "seeds", 1)
     study.first_seed = _int(doc.get("first_seed", 0), "first_seed", 0)
     study.seeds_together = doc.get("seeds_together", True)
     if not isinstance(study.seeds_together, bool):
         raise StudyError(f"seeds_together must be true or false, got {study.seeds_together!r}")
     study.common = _strings(doc.get("common"), "common")
-    ev = doc.get("evaluate") or {}
+    study.extra = _strings(overrides, "overrides")
+    if evaluate is not None and not isinstance(evaluate, dict):
+        raise StudyError(f"evaluate= must be a mapping of {', '.join(EVALUATE_KEYS)}, got {evaluate!r}")
+    ev = {**(doc.get("evaluate") or {}), **(evaluate or {})}
     if not isinstance(ev, dict) or set(ev) - set(EVALUATE_KEYS):
         bad = sorted(set(ev) - set(EVALUATE_KEYS)) if isinstance(ev, dict) else ev
         raise StudyError(f"evaluate: unknown {bad!r}; its keys are {', '.join(EVALUATE_KEYS)}")
@@ -241,9 +253,11 @@ def plan(study: Study) -> list[Run]:
     preset = [f"preset={study.preset}"] if study.preset else []
     seed_groups = ([list(range(study.first_seed, study.first_seed + study.seeds))] if study.seeds_together
                    else [[s] for s in range(study.first_seed, study.first_seed + study.seeds)])
+    used = set()
     for m in study.methods:
         base = normalise_preset(preset + study.common + m.overrides)
         try:
+            base += _present(study.extra, _compose(base + ["run_dir=x"]), used)
             check_overrides(base)
             preflight(base)
             cfg = _compose(base + ["run_dir=x"])
@@ -257,7 +271,24 @@ def plan(study: Study) -> list[Run]:
             overrides = base + scaled + [f"seed={seeds[0]}", f"num_seeds={len(seeds)}", f"run_dir={run_dir}",
                                          "progress=false"]
             runs.append(Run(m.label, run_dir, seeds, overrides, n))
+    unused = [o for o in study.extra if o not in used]
+    if unused:
+        raise StudyError(f"overrides=: {unused[0]!r} sets a key that no method's configuration has")
     return runs
+
+
+def _present(extra: Sequence[str], cfg, used: set) -> list[str]:
+    """The command line's ``overrides=`` that ``cfg`` has a key for (a size such as
+    ``curriculum.num_samples`` applies to the methods that have it), noted in ``used``."""
+    from omegaconf import OmegaConf
+
+    out = []
+    for o in extra:
+        key = o.split("=", 1)[0].lstrip("+~")
+        if "/" in key or OmegaConf.select(cfg, key, default="__missing__") != "__missing__":
+            out.append(o)
+            used.add(o)
+    return out
 
 
 def _last_checkpoint(run_dir: str) -> int | None:
@@ -411,8 +442,10 @@ def report_study(study: Study, runs: Sequence[Run], eval_dirs: Sequence[str]) ->
 
 
 def run_study(study: str, out: str | None = None, scale: float | None = None, stage: str = "all",
-              dry_run: bool = False, verbose: bool = True) -> dict[str, Any]:
-    """Runs a study's stages (see the module docstring).
+              dry_run: bool = False, verbose: bool = True, seeds: int | None = None,
+              overrides: Sequence[str] | None = None, evaluate: dict | None = None) -> dict[str, Any]:
+    """Runs a study's stages (see the module docstring; ``seeds``, ``overrides`` and ``evaluate``
+    as in ``load_study``).
 
     Returns:
         ``{"runs": [...], "outputs": {name: path}}``.
@@ -422,7 +455,7 @@ def run_study(study: str, out: str | None = None, scale: float | None = None, st
     """
     if stage not in STAGES:
         raise StudyError(f"stage={stage!r}: choose one of {', '.join(STAGES)}")
-    s = load_study(study, scale=scale, out=out)
+    s = load_study(study, scale=scale, out=out, seeds=seeds, overrides=overrides, evaluate=evaluate)
     runs = plan(s)
     if dry_run:
         for r in runs:
@@ -458,8 +491,33 @@ OPTIONS = {
     "scale": "multiply the budget (num_updates) by this (default: the file's scale)",
     "stage": "all (default) | train | evaluate | report",
     "dry_run": "print the training commands and stop (default false)",
+    "seeds": "number of training seeds (default: the file's seeds)",
+    "overrides": "ued.train overrides after the file's, for every run whose configuration has the key, e.g. "
+                 "overrides=[num_envs=8,num_steps=64,curriculum.num_samples=500]",
+    "evaluate": "evaluation settings replacing the file's, e.g. evaluate=[num_levels=100,episodes=2]",
 }
-USAGE = "usage: python -m ued.study study=FILE [out=DIR] [scale=X] [stage=all|train|evaluate|report] [dry_run=true]"
+USAGE = ("usage: python -m ued.study study=FILE [out=DIR] [scale=X] [stage=all|train|evaluate|report] [dry_run=true] "
+         "[seeds=N] [overrides=[...]] [evaluate=[...]]")
+
+
+def _override_list(text: str, key: str) -> list[str]:
+    """``[a=1,b.c=[x,y]]`` -> ``["a=1", "b.c=[x,y]"]``: split at the commas outside brackets."""
+    body = text.strip()
+    if not (body.startswith("[") and body.endswith("]")):
+        raise StudyError(f"{key}= takes a list of key=value in brackets, e.g. {key}=[num_levels=100], got {text!r}")
+    items, depth, cur = [], 0, ""
+    for ch in body[1:-1]:
+        depth += 1 if ch in "[{(" else -1 if ch in "]})" else 0
+        if ch == "," and depth == 0:
+            items.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    items = [i for i in items + [cur.strip()] if i]
+    bad = [i for i in items if "=" not in i]
+    if bad:
+        raise StudyError(f"{key}=: {bad[0]!r} is not key=value")
+    return items
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -470,7 +528,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     try:
-        args = parse_options(argv, OPTIONS, StudyError, USAGE, text=("study", "out", "stage"))
+        args = parse_options(argv, OPTIONS, StudyError, USAGE, text=("study", "out", "stage", "overrides", "evaluate"))
+        if "overrides" in args:
+            args["overrides"] = _override_list(args["overrides"], "overrides")
+        if "evaluate" in args:
+            args["evaluate"] = {k: parse_cli_value(v) for k, v in
+                                (o.split("=", 1) for o in _override_list(args["evaluate"], "evaluate"))}
         if "study" not in args:
             raise StudyError(f"study= is required; {USAGE}")
         if not isinstance(args.get("dry_run", False), bool):

@@ -4,12 +4,13 @@
 import math
 import os
 
+import jax
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
 from tests.extras import PACKAGES, require
-from tests.tiny import GENERAL_CURRICULA as CURRICULA, shrink  # noqa: F401  (CURRICULA for the test files: those that run on any level space)
+from tests.tiny import ENV_STEPS, GENERAL_CURRICULA as CURRICULA, shrink  # noqa: F401  (CURRICULA for the test files: those that run on any level space)
 from ued.evaluate.run import evaluate_runs
 from ued.run.logger import read_jsonl
 from ued.train import CONF_DIR, ConfigError, train
@@ -49,9 +50,16 @@ def check_training(space, curriculum, tmp_path, request):
     """A 2-update run of ``curriculum`` on ``space`` from the configuration alone."""
     require(*PACKAGES[space])
     path = xland_path(space, request)
-    media = ["eval.render=true", "eval.random_levels=2"] if (space, curriculum) == ("xland", "plr") else []
+    # every level space's evaluation runs once as configured but for its size (random levels and renders
+    # included: DR's run, ACCEL's where a space runs no DR)
+    full_eval = curriculum == "dr" or (space, curriculum) in (("xland", "plr"), ("pendulum", "accel"))
+    media = ["eval.render=true", "eval.random_levels=2"] if full_eval else []
     summary = train(overrides(space, path, f"curriculum={curriculum}", *shrink(curriculum), *media), str(tmp_path))
     assert summary["complete"]
+    if full_eval:
+        evals = read_jsonl(str(tmp_path / "eval.jsonl"))
+        assert evals and all(any(k.startswith("eval/random/") and math.isfinite(v) for k, v in row.items()
+                                 if isinstance(v, float)) for row in evals)
     rows = read_jsonl(str(tmp_path / "metrics.jsonl"))
     assert [r["update"] for r in rows] == [1, 2]
     assert all(math.isfinite(r["loss"]) and r["nonfinite"] == 0 for r in rows)
@@ -63,13 +71,23 @@ def check_training(space, curriculum, tmp_path, request):
 
 
 def check_paired(space, tmp_path):
-    """PAIRED's adversary designs the level space's levels (at most ``n_walls`` walls)."""
+    """PAIRED's adversary designs the level space's levels (at most ``n_walls`` walls), and every env
+    step it spends (the antagonist's rollout) is counted once per environment, against a counter in
+    the env itself (on a level space with several agents too)."""
     require(*PACKAGES[space])
-    summary = train(overrides(space, None, "curriculum=paired", "curriculum.n_walls=5"), str(tmp_path))
+    target = overrides(space, None).env._target_
+    ENV_STEPS[0] = 0
+    cfg = overrides(space, None, "curriculum=paired", "curriculum.n_walls=5", "env._target_=tests.tiny.counting_maze",
+                    f"+env.inner={target}", "env.held_out=[]")  # no evaluation steps in the count
+    summary = train(cfg, str(tmp_path))
     assert summary["complete"]
     rows = read_jsonl(str(tmp_path / "metrics.jsonl"))
     assert all(math.isfinite(r["curriculum/regret"]) for r in rows)
     assert all(0 <= r["curriculum/level_walls"] <= 5 for r in rows)  # the adversary placed at most n_walls blocks
+    per_update = cfg.num_envs * cfg.num_steps
+    assert [r["curriculum_env_steps"] for r in rows] == [per_update * u for u in (1, 2)]  # the antagonist's rollouts
+    jax.effects_barrier()  # the counting callbacks run asynchronously
+    assert ENV_STEPS[0] == rows[-1]["total_env_steps"] == 2 * 2 * per_update
     return rows
 
 

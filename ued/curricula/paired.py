@@ -234,7 +234,8 @@ def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_di
             "adversary_steps": jnp.float32(steps * num_levels),  # steps of the editing MDP, not env steps
             **level_metrics(level_space.level_stats, levels),
         }
-        antagonist_steps = jnp.int32(ant_rollout.rewards.size)  # (T, B): every step of every env
+        # (T, B * S): an env step is one step of one environment, whatever its number of agents S
+        antagonist_steps = jnp.int32(ant_rollout.rewards.size // ant_rollout.agents)
         return Observed(state, metrics, antagonist_steps)
 
     return Curriculum(init=init, propose=propose, observe=observe)

@@ -115,7 +115,7 @@ def sample_eval_levels(level_space: LevelSpace, num_levels: int, seed: int = EVA
     candidates are drawn per compiled call).
 
     Returns:
-        ``(levels, stats, candidate_ids)``: levels with leading axis ``N``; ``stats`` the level
+        ``(levels, stats, candidate_ids)``: levels (JAX arrays) with leading axis ``N``; ``stats`` the level
         space's ``level_stats`` as ``(N,)`` numpy arrays; ``candidate_ids`` ``(N,)`` the index of
         each level in the generator's stream (stable level ids across runs).
 
@@ -136,7 +136,8 @@ def sample_eval_levels(level_space: LevelSpace, num_levels: int, seed: int = EVA
 
     kept_levels, kept_stats, ids, have = [], [], [], 0
     for i in range(max_batches):
-        levels, stats = jax.device_get(draw(i))
+        levels, stats = draw(i)  # levels stay JAX arrays: a level may hold PRNG keys (Craftax), which NumPy cannot
+        stats = jax.device_get(stats)
         ok = np.ones(batch, bool)
         if solvable_only and "solvable" in stats:
             ok = np.asarray(stats["solvable"]) > 0
@@ -149,7 +150,7 @@ def sample_eval_levels(level_space: LevelSpace, num_levels: int, seed: int = EVA
             break
     else:
         raise ValueError(f"the generator gave only {have} solvable levels in {max_batches * batch} draws")
-    levels = jax.tree.map(lambda *x: np.concatenate(x), *kept_levels)
+    levels = jax.tree.map(lambda *x: jnp.concatenate(x), *kept_levels)
     stats = {k: np.concatenate([s[k] for s in kept_stats]) for k in kept_stats[0]}
     return levels, stats, np.concatenate(ids)
 

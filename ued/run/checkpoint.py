@@ -59,8 +59,10 @@ def _checkpointer():
 
 @contextlib.contextmanager
 def _orbax_path(path: str):
-    """``path`` as orbax can use it: tensorstore misreads some characters in paths (``[``/``]``,
-    which Hydra's sweep directory names contain), so such paths go through a symlink."""
+    """``path`` as orbax can use it: absolute (orbax refuses relative paths), and through a symlink
+    where it has characters tensorstore misreads (``[``/``]``, which Hydra's sweep directory names
+    contain)."""
+    path = os.path.abspath(path)
     if not any(c in path for c in "[]*?{}"):
         yield path
         return
@@ -238,6 +240,10 @@ def restore_state(info: CheckpointInfo, abstract_state, what: str = "this config
             state = _checkpointer().restore(state_path, abstract_state)
     except Exception as e:  # orbax/tensorstore raise many types for unreadable files
         first = (str(e).splitlines() or [""])[0][:300]
+        if not os.path.isdir(os.path.join(info.path, "state")):  # gone, not damaged: never blame the files
+            raise CheckpointError(f"checkpoint {info.path} disappeared while it was being read (a training run "
+                                  f"still writing to this directory removes its older checkpoints: see its "
+                                  f"keep_checkpoints); read it again to take the newest one") from None
         raise CheckpointDamaged(f"checkpoint {info.path} is damaged: its state could not be read "
                                 f"({type(e).__name__}: {first})") from None
     saved = info.meta["checksums"]
