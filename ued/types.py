@@ -135,15 +135,19 @@ class GridEditor(NamedTuple):
     Attributes:
         height: rows of the editable grid.
         width: columns.
-        build: ``(walls (H, W) bool, goal (2,) int32 (x, y), agent (2,) int32 (x, y), key)
-            -> level``: the level with those walls and the goal and agent in those cells
-            (distinct, free: the editor guarantees it); ``key`` draws what the editor does
-            not choose (e.g. the agent's heading). One level per call.
+        build: ``(walls (H, W) bool, goal (2,) int32 (x, y), agent (2,) int32 (x, y), key,
+            heading int32 ()) -> level``: the level with those walls and the goal and agent in
+            those cells (distinct, free: the editor guarantees it), the agent facing ``heading``
+            (in ``[0, headings)``; -1: drawn with ``key``); ``key`` draws what the editor does
+            not choose. One level per call.
+        headings: how many discrete start headings ``build`` takes (4 on the maze's grid; 0 where
+            a level has none or a continuous one, which ``build`` draws itself).
     """
 
     height: int
     width: int
-    build: Callable[[Array, Array, Array, Key], Level]
+    build: Callable[[Array, Array, Array, Key, Array], Level]
+    headings: int = 0
 
 
 # ---------------------------------------------------------------------------------------

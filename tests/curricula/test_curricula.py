@@ -140,7 +140,7 @@ def test_paired_rewards_the_adversary_with_the_regret_of_its_level():
     cs, levels, proposal = cur.propose(state.curriculum, jax.random.key(2), student)
     observed = cur.observe(cs, jax.random.key(3), levels, proposal, pro, student)
     metrics, env_steps = observed.metrics, observed.env_steps
-    assert int(env_steps) == ant.rewards.size  # the antagonist's rollout is counted
+    assert int(env_steps) == ant.rewards.size  # the antagonist's rollout is counted (one agent: a step a column)
     expected = paired_regret().compute((pro, ant), levels, {})
     np.testing.assert_allclose(metrics["regret"], np.mean(np.where(expected.valid, expected.scores, 0)), rtol=1e-6)
     assert float(metrics["regret"]) > 0
@@ -148,12 +148,13 @@ def test_paired_rewards_the_adversary_with_the_regret_of_its_level():
 
 
 def test_build_levels_by_hand():
-    # 3x3: goal at cell 8 (2,2), agent asked for the goal's cell (moved to 0), walls at 4 and 8 (the goal: ignored).
-    actions = jnp.array([[8], [8], [4], [8]])
+    # 3x3, JaxUED's protocol: goal at cell 8 (2,2), heading 1, agent asked for the goal's cell (moved to a
+    # random other cell), then toggles at 4, 8 (the goal: nothing) and 4 again (off): no walls
     editor = maze_level_space(height=3, width=3, n_walls=1, held_out=()).editor
+    actions = jnp.array([[8], [1], [8], [4], [8], [4]])
     level = jax.tree.map(lambda x: x[0], build_levels(editor, actions, jax.random.split(jax.random.key(0), 1)))
-    assert level.goal_pos.tolist() == [2, 2] and level.agent_pos.tolist() == [0, 0] and 0 <= int(level.agent_dir) < 4
-    assert np.asarray(level.wall_map).sum() == 1 and bool(level.wall_map[1, 1])
+    assert level.goal_pos.tolist() == [2, 2] and level.agent_pos.tolist() != [2, 2] and int(level.agent_dir) == 1
+    assert np.asarray(level.wall_map).sum() == 0
 
 
 SCORES = component_names("score")

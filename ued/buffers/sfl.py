@@ -60,7 +60,9 @@ def sfl_buffer(capacity: int = 1000) -> TopKBuffer:
 
     Returns:
         A ``TopKBuffer`` over ``SFLBufferState``: ``refill(state, levels, scores, extras,
-        valid)`` keeps the ``K`` highest-scoring valid levels of the ``N >= K`` given (invalid
+        valid)`` keeps the ``K`` highest-scoring valid levels of the ``N >= K`` given, as the SFL
+        code's ``argsort(learnability)[-K:]`` does (equal scores: the later candidates; stored
+        lowest first; ``tests/buffers/test_sfl_reference.py``) (invalid
         levels rank below every valid one and are never kept), ``sample`` is uniform over the
         stored levels, ``ready`` once it holds any. The fraction of each training batch drawn
         from it (``rho``) is the SFL curriculum's setting.
@@ -88,7 +90,9 @@ def sfl_buffer(capacity: int = 1000) -> TopKBuffer:
         valid = jnp.ones((n,), jnp.bool_) if valid is None else jnp.asarray(valid, jnp.bool_)
         valid = valid & ~jnp.isnan(scores)
         ranked = jnp.where(valid, scores, -jnp.inf)
-        top_scores, top = jax.lax.top_k(ranked, capacity)
+        # the SFL code's argsort(scores)[-K:]: the K highest, ties to the later candidate, lowest first
+        top = jnp.argsort(ranked, stable=True)[-capacity:]
+        top_scores = ranked[top]
         take = lambda a: a[top]
         if extras is None or not jax.tree.leaves(state.extras):
             new_extras = state.extras

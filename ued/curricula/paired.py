@@ -4,10 +4,12 @@ Source: Dennis, Jaques, Vinitsky, Bayen, Russell, Critch and Levine, "Emergent C
 Zero-shot Transfer via Unsupervised Environment Design", NeurIPS 2020.
 
 The adversary is an editor policy over a blank ``H x W`` grid (the level space's
-``GridEditor``: the maze, JaxNav's interior): step 0 places the goal, step 1 the agent (the
-editor draws its heading), and each of the next ``n_walls`` steps places a wall (on a free
-cell; choosing the agent's or goal's cell, or an existing wall, does nothing).
-Its observation is the partial level as an image, the step index and a random noise vector.
+``GridEditor``: the maze, JaxNav's and NAVIX's interiors), one cell a step, under an editing
+protocol (``ued.curricula.editing``): by default JaxUED's (goal, the agent's heading where the
+level has one, the agent, then ``n_walls`` wall toggles), or PAIRED's own code's
+(``protocol=dcd``: goal, agent, then ``n_walls`` walls placed on free cells).
+Its observation is the level designed so far as an image (walls, goal, agent), the step index
+and a random noise vector.
 The protagonist (the loop's agent) and an antagonist (an agent of the same architecture,
 owned by this curriculum) both play the built levels; the adversary's return is the PAIRED
 regret estimate ``max antagonist return - mean protagonist return`` of the level it built,
@@ -25,6 +27,7 @@ from flax import struct
 
 from ued.agents import PPOConfig, Trajectory, make_optimizer, ppo_update
 from ued.agents.networks import categorical_agent
+from ued.curricula import editing
 from ued.curricula.base import level_metrics
 from ued.rollout import gae
 from ued.scores import paired_regret
@@ -70,7 +73,7 @@ class DesignTrajectory:
     """The adversary's editing episode, handed from ``propose`` to ``observe`` (``Proposal.data``).
 
     Attributes:
-        obs: ``EditorObs`` with leading axes ``(S, B)`` (``S = 2 + n_walls`` editing steps).
+        obs: ``EditorObs`` with leading axes ``(S, B)`` (``S`` editing steps: ``editing.num_steps``).
         actions: int32 ``(S, B)``, the cells chosen.
         log_probs: float32 ``(S, B)``.
         values: float32 ``(S, B)``, the adversary's value estimates.
@@ -99,43 +102,37 @@ class PairedState:
     adversary_opt: object
 
 
-def build_levels(editor: GridEditor, actions, keys):
-    """Applies editing actions to blank grids and builds the levels with the level space's editor.
+def build_levels(editor: GridEditor, actions, keys, protocol: str = "jaxued"):
+    """Applies an editing episode's actions to blank grids and builds the levels.
 
     Args:
         editor: the level space's ``GridEditor``.
-        actions: int32 ``(S, B)``: step 0 the goal cell, step 1 the agent cell, then walls
-            (flat cell indices ``y * width + x``).
+        actions: int32 ``(S, B)`` flat cell indices ``y * width + x`` (the protocol gives each
+            step its role: ``ued.curricula.editing``).
         keys: ``(B,)`` keys for what the editor draws itself (e.g. the agent's heading).
+        protocol: ``"jaxued"`` or ``"dcd"``.
 
     Returns:
         The ``B`` built levels (always valid: distinct agent and goal on free cells).
     """
-    height, width = editor.height, editor.width
-    cells = height * width
-    goal = actions[0]
-    agent = jnp.where(actions[1] == goal, (actions[1] + 1) % cells, actions[1])
-    walls = jnp.zeros((actions.shape[1], cells), jnp.bool_)
-    for_walls = actions[2:]
-    blocked = (for_walls == goal[None]) | (for_walls == agent[None])
-    walls = jax.vmap(lambda w, idx, bad: w.at[idx].max(~bad), in_axes=(0, 1, 1))(walls, for_walls, blocked)
-    to_xy = lambda i: jnp.stack([i % width, i // width], axis=-1).astype(jnp.int32)
-    return jax.vmap(editor.build)(walls.reshape(-1, height, width), to_xy(goal), to_xy(agent), keys)
+    return editing.design(editor, actions, keys, protocol=protocol)[0]
 
 
 def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_dim: int = 50,
            adversary_hidden: int = 64, adversary_lr: float = 1e-4, adversary_ent_coef: float = 0.005,
-           adversary_epochs: int = 5, num_updates: int = 1_000_000) -> Curriculum:
+           adversary_epochs: int = 5, num_updates: int = 1_000_000, protocol: str = "jaxued") -> Curriculum:
     """PAIRED (Dennis et al. 2020) on a grid level space whose levels are ``MazeLevel``s.
 
     Args:
         level_space: the level space (its generator fixes the level shape).
         num_levels: levels per update.
-        n_walls: wall-placing steps of the adversary (50 as in PAIRED's maze).
+        n_walls: wall steps of the adversary (50 as in PAIRED's maze).
         noise_dim: size of the adversary's random input.
         adversary_hidden: width of the adversary's dense core.
         adversary_lr, adversary_ent_coef, adversary_epochs: the adversary's PPO settings.
         num_updates: horizon of the adversary's learning-rate annealing.
+        protocol: how its actions build a level: ``"jaxued"`` (default) or ``"dcd"``
+            (``ued.curricula.editing``).
 
     Returns:
         A ``Curriculum`` over ``PairedState``; the protagonist is the loop's agent.
@@ -155,8 +152,10 @@ def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_di
     if editor is None:
         raise ValueError(f"paired: the {level_space.name} level space has no editor for the adversary "
                          "(LevelSpace.editor; the maze and JaxNav have one): use another curriculum")
+    if protocol not in editing.PROTOCOLS:
+        raise ValueError(f"paired: unknown protocol {protocol!r}; choose one of {', '.join(editing.PROTOCOLS)}")
     height, width = editor.height, editor.width
-    cells, steps = height * width, 2 + n_walls
+    cells, steps = height * width, editing.num_steps(protocol, n_walls, editor.headings)
     net = AdversaryNet(num_cells=cells, num_steps=steps, hidden=adversary_hidden)
     adversary = categorical_agent(net, hidden=adversary_hidden, recurrent=False)
     adv_cfg = PPOConfig(lr=adversary_lr, ent_coef=adversary_ent_coef, update_epochs=adversary_epochs)
@@ -164,42 +163,39 @@ def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_di
     adv_update = ppo_update(adversary, adv_cfg, adv_opt)
     regret = paired_regret()
 
-    def observe_partial(actions_so_far, t, noise):
-        """Observation after ``t`` editing steps; ``actions_so_far`` ``(S, B)`` (only ``< t`` used)."""
+    def observe_draft(draft: editing.Draft, t, noise):
+        """The adversary's view after ``t`` editing steps: the draft as an image."""
+        image = jnp.stack([draft.walls, jax.nn.one_hot(draft.goal, cells) * draft.has_goal[:, None],
+                           jax.nn.one_hot(draft.agent, cells) * draft.has_agent[:, None]], axis=-1)
         b = noise.shape[0]
-        idx = jnp.arange(steps)[:, None]
-        done = idx < t
-        onehot = jax.nn.one_hot(actions_so_far, cells) * done[..., None]  # (S, B, C)
-        goal = onehot[0]
-        agent = onehot[1]
-        walls = jnp.clip(jnp.sum(onehot[2:], axis=0), 0, 1)
-        image = jnp.stack([walls, goal, agent], axis=-1).reshape(b, height, width, 3)
-        return EditorObs(image=image, time=jnp.full((b,), t, jnp.int32), noise=noise)
+        return EditorObs(image=image.astype(jnp.float32).reshape(b, height, width, 3),
+                         time=jnp.full((b,), t, jnp.int32), noise=noise)
 
     def design(params, key):
-        """Runs the adversary: returns levels, its trajectory pieces and observations."""
+        """Runs the adversary: returns levels and its trajectory pieces."""
         k_noise, k_dir, k_steps = jax.random.split(key, 3)
         noise = jax.random.normal(k_noise, (num_levels, noise_dim))
 
-        def step(actions, inp):
+        def step(draft, inp):
             t, k = inp
-            obs = observe_partial(actions, t, noise)
+            k_act, k_edit = jax.random.split(k)
+            obs = observe_draft(draft, t, noise)
             _, logits, value = adversary.apply(params, (), jax.tree.map(lambda x: x[None], obs),
                                                jnp.zeros((1, num_levels), jnp.bool_))
             logits, value = logits[0], value[0]
-            action = adversary.sample(k, logits)
-            actions = actions.at[t].set(action)
-            return actions, (obs, action, adversary.log_prob(logits, action), value)
+            action = adversary.sample(k_act, logits)
+            draft = editing.edit(draft, t, action, k_edit, protocol=protocol, headings=editor.headings)
+            return draft, (obs, action, adversary.log_prob(logits, action), value)
 
-        init = jnp.zeros((steps, num_levels), jnp.int32)
-        actions, (obs, acts, logps, values) = jax.lax.scan(step, init, (jnp.arange(steps), jax.random.split(k_steps, steps)))
+        draft, (obs, acts, logps, values) = jax.lax.scan(
+            step, editing.blank(num_levels, cells), (jnp.arange(steps), jax.random.split(k_steps, steps)))
         traj = DesignTrajectory(obs=obs, actions=acts, log_probs=logps, values=values)
-        return build_levels(editor, actions, jax.random.split(k_dir, num_levels)), traj
+        return editing.build(editor, draft, jax.random.split(k_dir, num_levels)), traj
 
     def init(key, student):
         k_ant, k_adv, k_probe = jax.random.split(key, 3)
         ant, ant_opt = student.init_agent(k_ant)
-        obs = observe_partial(jnp.zeros((steps, 1), jnp.int32), 0, jnp.zeros((1, noise_dim)))
+        obs = observe_draft(editing.blank(1, cells), 0, jnp.zeros((1, noise_dim)))
         adv_params = adversary.init(k_adv, jax.tree.map(lambda x: x[0], obs))
         return PairedState(antagonist=ant, antagonist_opt=ant_opt, adversary=adv_params,
                            adversary_opt=adv_opt.init(adv_params))

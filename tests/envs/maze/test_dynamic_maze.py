@@ -127,7 +127,7 @@ def test_the_level_space_components_keep_levels_fully_generated():
     assert bool(level.generated.all()) and bool(level.goal_placed)
     child = SPACE.mutator.mutate(key, level)
     assert bool(child.generated.all()) and bool(child.goal_placed)
-    built = SPACE.editor.build(jnp.zeros((5, 5), bool), jnp.array([4, 4]), jnp.array([0, 0]), key)
+    built = SPACE.editor.build(jnp.zeros((5, 5), bool), jnp.array([4, 4]), jnp.array([0, 0]), key, jnp.int32(-1))
     assert bool(built.generated.all()) and float(SPACE.optimal_return(built)) > 0
     assert float(SPACE.optimal_return(blank_at(2, 2, 0))) == 0.0
     held = dynamic_maze_level_space(height=13, width=13, held_out=("SixteenRooms",)).held_out

@@ -157,8 +157,9 @@ def test_the_paired_editor_builds_interior_layouts():
     editor = navix_editor(8, 8)
     assert (editor.height, editor.width) == (6, 6)
     walls = jnp.zeros((6, 6), bool).at[2, :].set(True).at[2, 5].set(False)
-    level = editor.build(walls, jnp.array([4, 5]), jnp.array([0, 0]), jax.random.key(0))  # goal (x=4, y=5)
+    level = editor.build(walls, jnp.array([4, 5]), jnp.array([0, 0]), jax.random.key(0), jnp.int32(2))  # goal (x=4, y=5)
     assert level.goal_pos.tolist() == [6, 5] and level.player_pos.tolist() == [1, 1] and not bool(level.has_door)
+    assert int(level.player_dir) == 2  # the heading as given
     assert np.asarray(level.walls[0]).all() and np.asarray(level.walls[3, 1:6]).all() and not bool(level.walls[3, 6])
     assert bool(valid_level(level)) and bool(is_solvable(level))
 

@@ -331,7 +331,7 @@ def gymnax_renderer(env_name: str, ranges: Mapping[str, Sequence[float]], tie: M
 
 def gymnax_level_space(env_name: str = "CartPole-v1", ranges: Mapping[str, Sequence[float]] | None = None,
                        tie: Mapping[str, str] | None = None, log_uniform: bool = False,
-                       held_out_grid_ranges: Mapping[str, Sequence[float]] | None = None, held_out_points: int = 4,
+                       held_out_grid_ranges: Mapping[str, Sequence[float]] | None = None, held_out_points: int = 10,
                        max_steps: int | None = None, num_edits: int = 1, mutation_step: float = 0.1,
                        upright_tolerance: float | None = None) -> LevelSpace:
     """A gymnax classic-control level space (``env=cartpole``, ``env=acrobot``, ``env=pendulum``).

@@ -186,7 +186,7 @@ def jaxnav_editor(map_size: int = 11) -> GridEditor:
     border stays blocked); start and goal at the chosen cells' centres, a random heading."""
     inner = map_size - 2
 
-    def build(walls, goal, agent, key):
+    def build(walls, goal, agent, key, heading=None):  # a continuous heading: always drawn
         map_data = jnp.ones((map_size, map_size), jnp.int32).at[1:-1, 1:-1].set(walls.astype(jnp.int32))
         centre = lambda xy: xy.astype(jnp.float32) + 1.5  # interior cell (x, y) -> map coordinates
         return JaxNavLevel(map_data=map_data, agent_pos=centre(agent),

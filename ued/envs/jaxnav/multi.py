@@ -108,7 +108,7 @@ def jaxnav_multi_editor(num_agents: int = 4, map_size: int = 11) -> GridEditor:
     through the map)."""
     inner = map_size - 2
 
-    def build(walls, goal, agent, key):
+    def build(walls, goal, agent, key, heading=None):  # continuous headings: always drawn
         map_data = jnp.ones((map_size, map_size), jnp.int32).at[1:-1, 1:-1].set(walls.astype(jnp.int32))
         centre = lambda xy: xy.astype(jnp.float32) + 1.5  # interior cell (x, y) -> map coordinates
         k_cells, k_theta = jax.random.split(key)

@@ -292,8 +292,9 @@ def dynamic_maze_level_space(height: int = 13, width: int = 13, n_walls: int = 2
         render=render_gen_level,
         name="dynamic_maze",
         render_episode=lambda level, trace: render_maze_episode(realized_maze(level), trace),
-        editor=GridEditor(height=editor.height, width=editor.width,
-                          build=lambda walls, goal, agent, key: full_level(editor.build(walls, goal, agent, key))),
+        editor=GridEditor(height=editor.height, width=editor.width, headings=editor.headings,
+                          build=lambda walls, goal, agent, key, heading: full_level(
+                              editor.build(walls, goal, agent, key, heading))),
         optimal_return=lambda level: optimal(realized_maze(level)) * level.goal_placed,
         dynamic=dynamic_grid(height, width, agent_view_size, max_steps, normalize_obs),
     )

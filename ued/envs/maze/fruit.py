@@ -278,16 +278,17 @@ def fruit_editor(height: int, width: int, banana_prob: float) -> GridEditor:
     """PAIRED's editor: walls, apple (the editor's goal) and agent as given; the banana on a
     random free cell and which fruit rewards from the prior."""
 
-    def build(walls, goal, agent, key):
+    def build(walls, goal, agent, key, heading):
         k_dir, k_banana, k_good = jax.random.split(key, 3)
         cells = jnp.arange(height * width)
         flat = lambda p: p[1] * width + p[0]
         free = ~walls.reshape(-1) & (cells != flat(agent)) & (cells != flat(goal))
         b = _pick_cell(k_banana, free)
         return make_fruit_level(walls, goal, jnp.stack([b % width, b // width]), agent,
-                                jax.random.randint(k_dir, (), 0, 4), jax.random.bernoulli(k_good, banana_prob))
+                                jnp.where(heading >= 0, heading, jax.random.randint(k_dir, (), 0, 4)),
+                                jax.random.bernoulli(k_good, banana_prob))
 
-    return GridEditor(height=height, width=width, build=build)
+    return GridEditor(height=height, width=width, build=build, headings=4)
 
 
 def fruit_level_space(height: int = 7, width: int = 7, n_walls: int = 5, banana_prob: float = 0.3,

@@ -66,14 +66,18 @@ def random_maze_generator(height: int = 13, width: int = 13, n_walls: int = 25,
     return LevelGenerator(sample=sample)
 
 
-EDIT_FLIP_WALL, EDIT_MOVE_GOAL, EDIT_MOVE_AGENT = 0, 1, 2
+EDIT_FLIP_WALL, EDIT_MOVE_GOAL, EDIT_MOVE_AGENT, EDIT_NOOP = 0, 1, 2, 3
 
 
-def maze_mutator(num_edits: int = 20, move_agent: bool = False) -> Mutator:
+def maze_mutator(num_edits: int = 20, move_agent: bool = False, noop_edits: bool = True) -> Mutator:
     """ACCEL-style mutator: ``num_edits`` random edits per call.
 
     Each edit is chosen uniformly among the enabled kinds:
 
+    - (with ``noop_edits``, the default) no change: JaxUED's maze mutator (after minimax's)
+      draws each of its edits uniformly from no-op, flip a wall and move the goal, so a third of
+      the edits change nothing (``tests/envs/maze/test_mutator_reference.py`` compares the edit
+      distributions with recordings of it);
     - flip a wall: toggle one interior cell that holds neither the agent nor the goal;
     - move the goal to a uniformly chosen free cell other than the agent's;
     - (with ``move_agent``) move the agent likewise, keeping its direction.
@@ -84,6 +88,8 @@ def maze_mutator(num_edits: int = 20, move_agent: bool = False) -> Mutator:
     Args:
         num_edits: edits per call (default 20; ACCEL used 5 or 20 on the maze).
         move_agent: also allow moving the agent.
+        noop_edits: include the no-op kind (JaxUED's distribution); False: every edit changes
+            the level where it can.
 
     Returns:
         A ``Mutator`` over ``MazeLevel``s.
@@ -93,7 +99,8 @@ def maze_mutator(num_edits: int = 20, move_agent: bool = False) -> Mutator:
     """
     if not isinstance(num_edits, int) or num_edits < 1:
         raise ValueError(f"num_edits must be a positive integer, got {num_edits!r}")
-    num_kinds = 3 if move_agent else 2
+    kinds = jnp.array([EDIT_FLIP_WALL, EDIT_MOVE_GOAL] + ([EDIT_MOVE_AGENT] if move_agent else [])
+                      + ([EDIT_NOOP] if noop_edits else []), jnp.int32)
 
     def one_edit(key, level: MazeLevel) -> MazeLevel:
         h, w = level.wall_map.shape
@@ -104,7 +111,7 @@ def maze_mutator(num_edits: int = 20, move_agent: bool = False) -> Mutator:
         agent_i, goal_i = flat(level.agent_pos), flat(level.goal_pos)
         cells = jnp.arange(h * w)
         walls = level.wall_map.reshape(-1)
-        kind = jax.random.randint(k_kind, (), 0, num_kinds)
+        kind = kinds[jax.random.randint(k_kind, (), 0, kinds.shape[0])]
 
         flip_mask = interior & (cells != agent_i) & (cells != goal_i)
         move_mask = interior & ~walls & (cells != agent_i) & (cells != goal_i)

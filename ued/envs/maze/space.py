@@ -66,7 +66,7 @@ def fixed_level_generator(names: Sequence[str], height: int, width: int) -> Leve
 
 def maze_level_space(height: int = 13, width: int = 13, n_walls: int = 25, sample_n_walls: bool = False,
                      agent_view_size: int = 5, max_steps: int = 250, full_obs: bool = False,
-                     normalize_obs: bool = False, num_edits: int = 20, move_agent: bool = False,
+                     normalize_obs: bool = False, num_edits: int = 20, move_agent: bool = False, noop_edits: bool = True,
                      held_out: Sequence[str] = HELD_OUT_LEVEL_NAMES,
                      train_levels: Sequence[str] | None = None, eval_n_walls: int | None = None,
                      eval_sample_n_walls: bool | None = None) -> LevelSpace:
@@ -75,7 +75,7 @@ def maze_level_space(height: int = 13, width: int = 13, n_walls: int = 25, sampl
     Args:
         height, width, n_walls, sample_n_walls: the random generator (13x13, 25 walls).
         agent_view_size, max_steps, full_obs, normalize_obs: the env (5, 250).
-        num_edits, move_agent: the ACCEL mutator.
+        num_edits, move_agent, noop_edits: the ACCEL mutator (``maze_mutator``).
         held_out: named evaluation levels (default the 8 held-out mazes of the literature).
         train_levels: if given, the generator draws from these named levels instead of
             random mazes (e.g. the TrivialMazes for a quick learning check).
@@ -110,7 +110,7 @@ def maze_level_space(height: int = 13, width: int = 13, n_walls: int = 25, sampl
     return LevelSpace(
         env=env,
         generator=generator,
-        mutator=maze_mutator(num_edits=num_edits, move_agent=move_agent),
+        mutator=maze_mutator(num_edits=num_edits, move_agent=move_agent, noop_edits=noop_edits),
         held_out=held,
         held_out_names=tuple(held_out or ()),
         level_stats=maze_level_stats(max_steps),
@@ -124,10 +124,10 @@ def maze_level_space(height: int = 13, width: int = 13, n_walls: int = 25, sampl
 
 
 def maze_editor(height: int, width: int) -> GridEditor:
-    """PAIRED's editor for ``height x width`` mazes: walls, goal and agent cells as given, a
-    random agent direction."""
+    """PAIRED's editor for ``height x width`` mazes: walls, goal and agent cells as given, the
+    agent's direction as given (or random)."""
 
-    def build(walls, goal, agent, key):
-        return make_level(walls, goal, agent, jax.random.randint(key, (), 0, 4))
+    def build(walls, goal, agent, key, heading):
+        return make_level(walls, goal, agent, jnp.where(heading >= 0, heading, jax.random.randint(key, (), 0, 4)))
 
-    return GridEditor(height=height, width=width, build=build)
+    return GridEditor(height=height, width=width, build=build, headings=4)

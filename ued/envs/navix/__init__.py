@@ -368,18 +368,18 @@ def navix_mutator(num_edits: int = 5) -> Mutator:
 
 def navix_editor(height: int, width: int) -> GridEditor:
     """PAIRED's editor for NAVIX levels: the adversary edits the ``(H - 2) x (W - 2)`` interior
-    (the border stays walled); the player and goal on the chosen cells, a random heading, no
+    (the border stays walled); the player and goal on the chosen cells, the heading as given (or random), no
     lava, key or door."""
 
-    def build(walls, goal, agent, key):
+    def build(walls, goal, agent, key, heading):
         full = jnp.ones((height, width), bool).at[1:-1, 1:-1].set(walls.astype(bool))
         cell = lambda xy: jnp.stack([xy[1], xy[0]]).astype(jnp.int32) + 1  # noqa: E731  interior (x, y) -> (row, col)
         zero = jnp.zeros(2, jnp.int32)
         return NavixLevel(walls=full, lava=jnp.zeros((height, width), bool), player_pos=cell(agent),
-                          player_dir=jax.random.randint(key, (), 0, 4), goal_pos=cell(goal), key_pos=zero,
-                          door_pos=zero, has_door=jnp.asarray(False))
+                          player_dir=jnp.where(heading >= 0, heading, jax.random.randint(key, (), 0, 4)),
+                          goal_pos=cell(goal), key_pos=zero, door_pos=zero, has_door=jnp.asarray(False))
 
-    return GridEditor(height=height - 2, width=width - 2, build=build)
+    return GridEditor(height=height - 2, width=width - 2, build=build, headings=4)
 
 
 def navix_renderer(height: int, width: int):
