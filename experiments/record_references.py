@@ -21,6 +21,8 @@ Cases:
        wall count's change, goal / agent / direction moved). -> tests/data/maze_mutator_jaxued.npz
   gymnax  JaxUED's CartPole, Acrobot and Pendulum level spaces: the held-out levels' parameters and
        the generator's levels for fixed keys. -> tests/data/gymnax_jaxued.npz
+  maze  JaxUED's Maze on its own levels under random actions: every step's observation, reward
+       and done. -> tests/data/maze_env_jaxued.npz
   editor  JaxUED's MazeEditor (PAIRED's designer) on generated action sequences: the levels they
        build. -> tests/data/maze_editor_jaxued.npz
   sfl  the SFL paper's code (a checkout: --sfl-repo): its per-level episode outcomes, learnability and
@@ -199,6 +201,53 @@ def record_gymnax(out_path: str) -> None:
     print(f"wrote {out_path} ({os.path.getsize(out_path)} bytes)")
 
 
+MAZE_LEVELS, MAZE_STEPS = 64, 300
+
+
+def record_maze(out_path: str) -> None:
+    """JaxUED's ``Maze`` (13x13, view 5) on 64 of its generator's 25-wall levels under random
+    actions for 300 steps, restarting a level's episode when it ends: every step's egocentric
+    image, direction, reward and done."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_threefry_partitionable", True)
+    from jaxued.environments.maze import Maze
+    from jaxued.environments.maze.util import make_level_generator
+
+    env = Maze(max_height=13, max_width=13, agent_view_size=5, normalize_obs=False)
+    params = env.default_params
+    levels = jax.vmap(make_level_generator(13, 13, 25))(jax.random.split(jax.random.PRNGKey(21), MAZE_LEVELS))
+    rng = np.random.default_rng(21)
+    # mostly forward moves, so that agents reach goals within the episode limit
+    actions = rng.choice(7, size=(MAZE_STEPS, MAZE_LEVELS), p=[0.2, 0.2, 0.5, 0.025, 0.025, 0.025, 0.025])
+
+    def run(level, acts, key):
+        obs, state = env.reset_to_level(key, level, params)
+
+        def step(carry, a):
+            obs, state = carry
+            o2, s2, r, d, _ = env.step_env(key, state, a, params)
+            o3, s3 = env.reset_to_level(key, level, params)
+            new = jax.tree_util.tree_map(lambda x, y: jax.lax.select(d, x, y), (o3, s3), (o2, s2))
+            return new, (obs.image, obs.agent_dir, r, d)
+
+        _, out = jax.lax.scan(step, (obs, state), acts)
+        return out
+
+    images, dirs, rewards, dones = jax.jit(jax.vmap(run, in_axes=(0, 1, 0)))(
+        levels, jnp.asarray(actions, jnp.int32), jax.random.split(jax.random.PRNGKey(22), MAZE_LEVELS))
+    arrays = {"wall_map": np.packbits(np.asarray(levels.wall_map).reshape(MAZE_LEVELS, -1), axis=1),
+              "goal_pos": np.asarray(levels.goal_pos, np.int32), "agent_pos": np.asarray(levels.agent_pos, np.int32),
+              "agent_dir": np.asarray(levels.agent_dir, np.int32), "actions": actions.astype(np.int8),
+              "images": np.asarray(images, np.uint8), "dirs": np.asarray(dirs, np.int8),
+              "rewards": np.asarray(rewards, np.float32), "dones": np.asarray(dones, bool)}
+    print(f"maze: {MAZE_LEVELS} levels x {MAZE_STEPS} steps, {int(arrays['dones'].sum())} episodes ended, "
+          f"{int((arrays['rewards'] > 0).sum())} solved")
+    np.savez_compressed(out_path, **arrays)
+    print(f"wrote {out_path} ({os.path.getsize(out_path)} bytes)")
+
+
 EDITOR_SEQUENCES, EDITOR_STEPS = 400, 50  # JaxUED's maze_paired: adv_num_steps 50 on 13x13
 
 
@@ -321,7 +370,7 @@ def record_sfl(out_path: str, sfl_repo: str) -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("case", choices=["plr", "mutator", "gymnax", "editor", "sfl", "all"])
+    parser.add_argument("case", choices=["plr", "mutator", "gymnax", "editor", "maze", "sfl", "all"])
     parser.add_argument("--sfl-repo", help="a checkout of the SFL paper's code (amacrutherford/sampling-for-learnability)")
     args = parser.parse_args(argv)
     os.makedirs(DATA, exist_ok=True)
@@ -331,6 +380,8 @@ def main(argv=None) -> None:
         record_mutator(os.path.join(DATA, "maze_mutator_jaxued.npz"))
     if args.case in ("gymnax", "all"):
         record_gymnax(os.path.join(DATA, "gymnax_jaxued.npz"))
+    if args.case in ("maze", "all"):
+        record_maze(os.path.join(DATA, "maze_env_jaxued.npz"))
     if args.case in ("editor", "all"):
         record_editor(os.path.join(DATA, "maze_editor_jaxued.npz"))
     if args.case in ("sfl", "all"):

@@ -14,7 +14,9 @@ Dynamics (matching the PLR, ACCEL, minimax, JaxUED and SFL papers):
   cells outside the grid read as walls; the agent is not drawn. It is rotated so that the
   agent looks "up": row 0 is the farthest row ahead, the agent stands at row ``view - 1``,
   column ``view // 2``, and its left is on the left of the image. Walls do not occlude
-  (as in JaxUED and minimax).
+  (as in JaxUED and minimax). JaxUED's and MiniGrid's arrays hold the same view in ``(x, y)``
+  order, the transpose of this one (``tests/envs/maze/test_env_reference.py``: the same views,
+  rewards, dones and directions as JaxUED's ``Maze`` step for step).
 - Invalid levels (``is_valid_level`` False: agent or goal outside the interior or on a wall,
   both on one cell, a direction outside 0..3, a size beyond the wall map) are not played:
   a compiled step cannot raise, so the first step of such an episode ends it with reward 0,
