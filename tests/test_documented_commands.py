@@ -13,6 +13,8 @@ cannot run (a SLURM cluster, the Kinetix environment) are named with the reason.
 
 from __future__ import annotations
 
+import glob
+import math
 import os
 import re
 import shlex
@@ -27,8 +29,9 @@ from hydra import compose, initialize_config_dir
 from tests.documented import ROOT, Command, code_blocks
 from tests.envs.external import SPACES
 from tests.extras import PACKAGES, require
-from tests.tiny import OWN_LEVEL_SPACE, shrink
+from tests.tiny import shrink
 from ued.run.config import CONF_DIR
+from ued.run.logger import read_jsonl
 
 MODULES_RUN = {"ued.train", "ued.evaluate", "ued.report", "ued.analyze", "ued.study", "ued.curves",
                "ued.evaluate.crossplay", "ued.demo"}
@@ -36,7 +39,7 @@ EXCLUDED = [  # (an argument that marks the command, why this machine cannot run
     ("hydra/launcher=slurm", "submits SLURM jobs: needs a SLURM cluster"),
     ("env=kinetix", "needs the Kinetix environment (jax 0.9.0): .ci/run tests the adapter there"),
 ]
-TRAIN = ["num_envs=4", "num_steps=8", "num_updates=2", "updates_per_chunk=1", "eval.attempts=1",
+TRAIN = ["num_envs=4", "num_steps=8", "num_updates=1", "updates_per_chunk=1", "eval.attempts=1",
          "eval.random_levels=2"]
 MAZE_LIKE = ["env.max_steps=8", "agent.network.hidden=8"]
 SIZES = {
@@ -45,7 +48,7 @@ SIZES = {
     "ued.evaluate.crossplay": ["levels=8", "episodes=1"],
     "ued.demo": ["--num-envs", "8", "--num-steps", "8"],
     "ued.study": ["seeds=1", "overrides=[" + ",".join(
-        TRAIN + MAZE_LIKE + ["num_updates=1", "buffer.capacity=16", "curriculum.num_samples=16",
+        TRAIN + MAZE_LIKE + ["buffer.capacity=16", "curriculum.num_samples=16",
                              "curriculum.sample_batch=16", "curriculum.rollout_steps=8"]) + "]",
                   "evaluate=[num_levels=20,episodes=1,alphas=[10,50,100],parallel_episodes=64]"],
 }
@@ -180,7 +183,8 @@ def test_every_documented_command_runs_as_written(tmp_path):
     for space in ("jaxnav", "xland", "navix", "cartpole"):  # the level spaces its commands train on
         require(*PACKAGES[space])
     work = _workdir(tmp_path)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",  # the suite's compilation cache (conftest.py) is inherited
+    env = {**os.environ, "PYTHONUNBUFFERED": "1",  # one compilation cache for every command (seeds share programs)
+           "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax_cache"), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.5",
            "XLAND_MINIGRID_DATA": str(_xland_data(tmp_path))}
     blocks = code_blocks()
     order = [b for b in blocks if _is_training_block(b)] + [b for b in blocks if not _is_training_block(b)]
@@ -200,6 +204,15 @@ def test_every_documented_command_runs_as_written(tmp_path):
         assert r.returncode == 0, f"{block.source} failed ({r.returncode}):\n{script}\n--- output:\n" \
                                   f"{(r.stdout + r.stderr)[-6000:]}"
     print("\n".join(timings))
+    # every run the commands trained (sweep jobs and launcher jobs included) finished with finite losses
+    runs = [os.path.dirname(p) for p in glob.glob(str(work / "**" / "metrics.jsonl"), recursive=True)]
+    assert len(runs) >= 30, runs
+    for run in runs:
+        rows = read_jsonl(os.path.join(run, "metrics.jsonl"))
+        assert rows and all(math.isfinite(r["loss"]) and r["nonfinite"] == 0 for r in rows), run
+        assert os.listdir(os.path.join(run, "checkpoints")), run
+    sweep = [r for r in runs if os.sep + "multirun" + os.sep in r]
+    assert len(sweep) >= 8  # the score sweep, the preset sweep and the local launcher's jobs
     # what the commands wrote, where the README says
     assert (work / "outputs" / "plr" / "evaluation").is_dir() and (work / "outputs" / "plr" / "analysis").is_dir()
     assert (work / "figures").is_dir() and (work / "xp" / "crossplay.json").is_file()

@@ -3,18 +3,16 @@ ignored (or that failed only after compiling) is refused before anything is comp
 
 import os
 import re
-import shlex
 import subprocess
 import sys
 
-import jax.numpy as jnp
 import pytest
 
 from tests.tiny import compose_config
 from ued.buffers import plr_buffer, sfl_buffer
 from ued.curricula import accel, plr, sfl
 from ued.envs.maze import maze_level_space
-from ued.run.config import CONF_DIR, Components, ConfigError, check_overrides, curriculum_groups
+from ued.run.config import Components, ConfigError, check_overrides, curriculum_groups
 from ued.scores import least_confidence, max_mc, oracle_regret
 from ued.types import Box
 from ued.utils import CompileCounter
@@ -121,37 +119,3 @@ def test_the_score_yamls_take_gamma_and_lambda_from_the_agent():
     assert (cfg.score.gamma, cfg.score.lam) == (0.9, 0.7)
 
 
-def readme_train_commands():
-    """Every ``python -m ued.train ...`` line of README.md's code blocks, as argument lists."""
-    text = open(os.path.join(REPO, "README.md")).read()
-    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
-    commands = []
-    for line in (l.split("#")[0].strip() for b in blocks for l in b.splitlines()):
-        words = shlex.split(line)
-        while words and re.match(r"^[A-Z_]+=", words[0]):  # environment variables before the command
-            words = words[1:]
-        if words[:3] == ["python", "-m", "ued.train"]:
-            commands.append([w for w in words[3:] if w != "&"])
-    return commands
-
-
-def test_the_readme_commands_are_accepted_exactly_as_written():
-    commands = readme_train_commands()
-    assert any("buffer.capacity=100" in c for c in commands)  # the shrinking advice is among them
-    assert any("distributed=true" in c for c in commands)  # and lines that set environment variables first
-    for args in commands:
-        args = [a for a in args if a != "-m"]
-        check_overrides(args)
-        first = [a.split(",")[0] if "=" in a and not a.startswith(("+preset", "preset")) else a for a in args]  # a sweep's first job
-        more_devices = any(a.startswith("devices=") and a != "devices=all" for a in first)
-        if (any(a.startswith("run_dir=") for a in first) or "env=xland" in first or more_devices
-                or "distributed=true" in first or "env=kinetix" in first):
-            # XLand's benchmark is downloaded when built, a multi-device example needs those devices
-            # (tests/test_devices.py runs them on simulated ones), Kinetix's package lives in its own
-            # environment (tests/envs/kinetix); composing is what is checked here
-            compose_config(first)
-            continue
-        parts = build(*first, "eval.random_levels=0")
-        assert parts.curriculum is not None
-    shrunk = build("curriculum=plr", "buffer.capacity=100", "eval.random_levels=0")
-    assert shrunk.cfg.buffer.capacity == 100

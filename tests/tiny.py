@@ -60,8 +60,8 @@ def tiny_config(curriculum: str, *overrides, base=TINY):
 ENV_STEPS = [0]
 
 
-def _count(action, agents=1):
-    ENV_STEPS[0] += int(np.size(action)) // agents  # one per environment, whether vmapped calls are batched or not
+def _count(action, per_env=1):
+    ENV_STEPS[0] += int(np.size(action)) // per_env  # one per environment, whether vmapped calls are batched or not
 
 
 def counting_maze(inner: str | None = None, **kwargs):
@@ -77,7 +77,9 @@ def counting_maze(inner: str | None = None, **kwargs):
     env = space.env
 
     def step(key, state, action, params):
-        jax.debug.callback(functools.partial(_count, agents=env.num_agents), action)  # an action per agent
+        # an environment's action: one per agent, each of the action space's shape (continuous: a vector)
+        per_env = env.num_agents * int(np.prod(getattr(env.action_space, "shape", ()) or (1,)))
+        jax.debug.callback(functools.partial(_count, per_env=per_env), action)
         return env.step(key, state, action, params)
 
     return space._replace(env=env._replace(step=step))

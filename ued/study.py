@@ -257,9 +257,11 @@ def plan(study: Study) -> list[Run]:
     for m in study.methods:
         base = normalise_preset(preset + study.common + m.overrides)
         try:
-            base += _present(study.extra, _compose(base + ["run_dir=x"]), used)
             check_overrides(base)
             preflight(base)
+            if study.extra:  # the command line's sizes, where this method's configuration has the key
+                base += _present(study.extra, _compose(base + ["run_dir=x"]), used)
+                check_overrides(base)
             cfg = _compose(base + ["run_dir=x"])
         except ConfigError as e:
             raise StudyError(f"method {m.label!r}: {e}") from None
