@@ -89,10 +89,8 @@ def score_weights(state: PLRBufferState, *, prioritisation: str, temperature: fl
     capacity = state.scores.shape[0]
     s = jnp.where(state.filled, state.scores, -jnp.inf)
     if prioritisation == "rank":
-        order = jnp.argsort(-s, stable=True)
-        ranks = jnp.zeros((capacity,), jnp.float32).at[order].set(jnp.arange(1, capacity + 1, dtype=jnp.float32))
-        w = (1.0 / ranks) ** (1.0 / temperature)
-    elif prioritisation == "topk":
+        return rank_weights(ranks_of(s), state.filled, temperature)
+    if prioritisation == "topk":
         _, top = jax.lax.top_k(s, top_k)
         in_top = jnp.zeros((capacity,), jnp.bool_).at[top].set(True) & state.filled
         if topk_mode == "uniform":
@@ -108,6 +106,31 @@ def score_weights(state: PLRBufferState, *, prioritisation: str, temperature: fl
     return _normalise(w, state.filled)
 
 
+def ranks_of(s: jax.Array) -> jax.Array:
+    """float32 ``(C,)`` ranks of the effective scores ``s`` (empty slots at -inf): 1 is the highest,
+    ties by slot (the references' stable ``argsort(-s)``)."""
+    capacity = s.shape[0]
+    order = jnp.argsort(-s, stable=True)
+    return jnp.zeros((capacity,), jnp.float32).at[order].set(jnp.arange(1, capacity + 1, dtype=jnp.float32))
+
+
+def rank_weights(ranks: jax.Array, filled: jax.Array, temperature: float) -> jax.Array:
+    """Rank prioritisation's ``P_score`` from the ranks."""
+    return _normalise((1.0 / ranks) ** (1.0 / temperature), filled)
+
+
+def rerank(ranks: jax.Array, s: jax.Array, k, new) -> jax.Array:
+    """``ranks_of`` after slot ``k``'s effective score changes from ``s[k]`` to ``new``, in O(C)
+    instead of a sort: the slots it passes move by one, and it takes its place among them."""
+    idx = jnp.arange(s.shape[0])
+    old = s[k]
+    before_old = (old > s) | ((old == s) & (k < idx))
+    before_new = (new > s) | ((new == s) & (k < idx))
+    moved = ranks - before_old.astype(jnp.float32) + before_new.astype(jnp.float32)
+    ahead = ((s > new) | ((s == new) & (idx < k))) & (idx != k)
+    return moved.at[k].set(1.0 + jnp.sum(ahead).astype(jnp.float32))
+
+
 def mix_staleness(state: PLRBufferState, p_score: jax.Array, *, staleness_coef: float) -> jax.Array:
     """``(1 - rho) * p_score + rho * P_staleness``, float32 ``(C,)``."""
     if staleness_coef == 0.0:
@@ -121,19 +144,25 @@ def replay_weights(state: PLRBufferState, *, score_fn, staleness_coef: float) ->
     return mix_staleness(state, score_fn(state), staleness_coef=staleness_coef)
 
 
-def _eviction_slot(state: PLRBufferState, *, eviction: str, weights_fn) -> jax.Array:
+def _eviction_slot(state: PLRBufferState, ranks, *, eviction: str, weights_fn, temperature, staleness_coef):
     """The slot a new level goes to: the first empty one, else the lowest replay weight
-    (``eviction="weight"``, the references') or the lowest score (``"score"``)."""
-    def full(s):
-        if eviction == "weight":
-            return jnp.argmin(weights_fn(s)).astype(jnp.int32)
-        return jnp.argmin(s.scores).astype(jnp.int32)
-    return jax.lax.cond(jnp.all(state.filled), full, lambda s: jnp.argmin(s.filled).astype(jnp.int32), state)
+    (``eviction="weight"``, the references') or the lowest score (``"score"``). With rank
+    prioritisation the weights come from the ranks carried through the batch (``rerank``)."""
+    if eviction == "score":
+        lowest = jnp.argmin(state.scores)
+    elif temperature is None:
+        lowest = jnp.argmin(weights_fn(state))
+    else:  # elementwise work only: no branch, no sort
+        lowest = jnp.argmin(mix_staleness(state, rank_weights(ranks, state.filled, temperature),
+                                          staleness_coef=staleness_coef))
+    return jnp.where(jnp.all(state.filled), lowest, jnp.argmin(state.filled)).astype(jnp.int32)
 
 
-def _insert_one(state: PLRBufferState, item, *, deduplicate: bool, eviction: str, weights_fn):
+def _insert_one(carry, item, *, deduplicate: bool, eviction: str, weights_fn, temperature, staleness_coef):
     """Offers one level: a stored duplicate is re-scored and stamped; otherwise the level takes an
-    empty slot or the evicted one if its score is higher. The clock advances either way."""
+    empty slot or the evicted one if its score is higher. The clock advances either way.
+    ``carry`` is ``(state, ranks)``; the ranks follow every score written (rank prioritisation)."""
+    state, ranks = carry
     level, score, extra, ok = item
     clock = state.clock + 1
     if deduplicate:
@@ -141,15 +170,19 @@ def _insert_one(state: PLRBufferState, item, *, deduplicate: bool, eviction: str
         is_dup, dup_slot = jnp.any(match), jnp.argmax(match).astype(jnp.int32)
     else:
         is_dup, dup_slot = jnp.array(False), jnp.int32(0)
-    new_slot = _eviction_slot(state, eviction=eviction, weights_fn=weights_fn)
+    new_slot = _eviction_slot(state, ranks, eviction=eviction, weights_fn=weights_fn, temperature=temperature,
+                              staleness_coef=staleness_coef)
     slot = jnp.where(is_dup, dup_slot, new_slot)
-    beats = score > jnp.where(state.filled[slot], state.scores[slot], -jnp.inf)
+    effective = jnp.where(state.filled, state.scores, -jnp.inf)
+    beats = score > effective[slot]
     write = ok & (is_dup | beats)
     new_level = write & ~is_dup
 
     def put(arr, value, when=write):
         return arr.at[slot].set(jnp.where(when, value, arr[slot]))
 
+    if temperature is not None:
+        ranks = jnp.where(write, rerank(ranks, effective, slot, score), ranks)
     state = state.replace(
         levels=jax.tree.map(lambda a, v: put(a, v, new_level), state.levels, level),
         scores=put(state.scores, score),
@@ -158,7 +191,7 @@ def _insert_one(state: PLRBufferState, item, *, deduplicate: bool, eviction: str
         filled=put(state.filled, True),
         clock=clock,
     )
-    return state, None
+    return (state, ranks), None
 
 
 def _batch_defaults(state, n, scores, extras, valid):
@@ -170,12 +203,17 @@ def _batch_defaults(state, n, scores, extras, valid):
 
 
 def plr_insert(state: PLRBufferState, levels, scores, extras=None, valid=None, *, deduplicate: bool,
-               eviction: str, weights_fn) -> PLRBufferState:
-    """Offers a batch of ``B`` levels one after another (``_insert_one``)."""
+               eviction: str, weights_fn, temperature=None, staleness_coef: float = 0.0) -> PLRBufferState:
+    """Offers a batch of ``B`` levels one after another (``_insert_one``). ``temperature`` is rank
+    prioritisation's (None for the others): the ranks are sorted once per batch and then kept
+    up to date level by level, so a full buffer's weight eviction costs no sort per level."""
     assert_scored_batch(levels, scores, valid, extras)
     extras, valid, scores = _batch_defaults(state, scores.shape[0], scores, extras, valid)
-    one = functools.partial(_insert_one, deduplicate=deduplicate, eviction=eviction, weights_fn=weights_fn)
-    state, _ = jax.lax.scan(one, state, (levels, scores, extras, valid))
+    one = functools.partial(_insert_one, deduplicate=deduplicate, eviction=eviction, weights_fn=weights_fn,
+                            temperature=temperature, staleness_coef=staleness_coef)
+    ranks = (ranks_of(jnp.where(state.filled, state.scores, -jnp.inf)) if temperature is not None
+             else jnp.zeros(state.scores.shape, jnp.float32))
+    (state, _), _ = jax.lax.scan(one, (state, ranks), (levels, scores, extras, valid))
     return state
 
 
@@ -287,7 +325,9 @@ def plr_buffer(capacity: int = 4000, prioritisation: str = "rank", temperature: 
     need = max(1, int(-(-min_fill * capacity // 1)))  # ceil(min_fill * capacity), and never an empty buffer
     return LevelBuffer(
         init=functools.partial(plr_init, capacity=capacity),
-        insert=functools.partial(plr_insert, deduplicate=deduplicate, eviction=eviction, weights_fn=weights),
+        insert=functools.partial(plr_insert, deduplicate=deduplicate, eviction=eviction, weights_fn=weights,
+                                 temperature=temperature if prioritisation == "rank" and eviction == "weight" else None,
+                                 staleness_coef=staleness_coef),
         update=plr_update,
         sample=functools.partial(plr_sample, score_fn=score_fn, staleness_coef=staleness_coef),
         weights=weights,
