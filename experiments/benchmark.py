@@ -38,6 +38,8 @@ Subcommands:
                 ``--warmup`` updates each, then timed in alternating rounds: seconds per update
                 of each and their ratio (DEGen against DR, SAMPLR against robust PLR).
     program     a digest of each curriculum's compiled training chunk, to compare two trees.
+    results     a digest of each curriculum's parameters and metrics after ``--updates`` tiny
+                updates, to compare two trees: the same digest is the same training, bit for bit.
     trees       one configuration's training throughput in this tree and in ``--other`` (another
                 checkout), alternating fresh processes: the before/after ratio of a change.
 
@@ -56,6 +58,7 @@ import json
 import os
 import platform
 import resource
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -258,6 +261,34 @@ def bench_program(args) -> dict:
     return out
 
 
+def bench_results(args) -> dict:
+    """A digest of each curriculum's final parameters and metrics after a few tiny updates (4
+    envs x 16 steps, integer settings capped at 16, the ``tests/tiny.py`` sizes): equal digests
+    from two trees (``PYTHONPATH=<other tree>``) mean the two train bit for bit the same, where
+    ``program`` digests can differ with the order ops are traced in."""
+    import hashlib
+
+    import numpy as np
+
+    import ued
+    from ued.run.config import Components
+
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # after PYTHONPATH's tree
+    from tests.tiny import tiny_config
+
+    out = {"benchmark": "results", "ued": os.path.dirname(ued.__file__), "updates": args.updates}
+    for name in args.curricula:
+        n = args.updates
+        cfg = tiny_config(name, f"num_updates={n}", f"updates_per_chunk={n}", f"eval.every={n}", f"checkpoint_every={n}")
+        trainer = Components(cfg).trainer
+        state, metrics, _ = jax.jit(trainer.chunk)(jax.jit(trainer.init)(jax.random.key(0)), jnp.int32(0))
+        digest = hashlib.sha256(b"".join(np.asarray(x).tobytes() for x in jax.tree.leaves(state.params)))
+        digest.update(json.dumps({k: np.asarray(v).tolist() for k, v in sorted(metrics.items())}).encode())
+        out[f"{name}_sha256"] = digest.hexdigest()[:16]
+        out[f"{name}_trained"] = float(np.asarray(metrics["trained"]).sum())
+    return out
+
+
 def _time(fn, repeats):
     jax.block_until_ready(fn())
     times = []
@@ -311,7 +342,7 @@ def bench_components(args) -> dict:
     dones = rng.random((t_len, b)) < 0.02
     solved = dones & (rng.random((t_len, b)) < 0.5)
     ro = make_rollout(np.where(solved, 0.8, 0.0), dones, rng.normal(size=(t_len, b)), rng.normal(size=b), solved,
-                      0.995, 0.98, logits=jnp.asarray(rng.normal(size=(t_len, b, 7)), jnp.float32))
+                      0.995, 0.98, dist_params=jnp.asarray(rng.normal(size=(t_len, b, 7)), jnp.float32))
     for name in component_names("score"):
         score = compose_component("score", name)
         score = score.bind(ls) if score.bind is not None else score
@@ -809,6 +840,11 @@ def main(argv=None) -> None:
     p_prog = sub.add_parser("program", help="digest of each curriculum's compiled training chunk (compare two trees)")
     p_prog.add_argument("curricula", nargs="*", default=["dr", "plr", "robust_plr", "accel", "sfl", "paired"])
     p_prog.add_argument("--json", default=None)
+    p_res = sub.add_parser("results", help="digest of each curriculum's parameters and metrics after tiny updates (compare two trees)")
+    p_res.add_argument("curricula", nargs="*", default=["dr", "plr", "robust_plr", "accel", "sfl", "paired", "maestro",
+                                                         "degen", "samplr"])
+    p_res.add_argument("--updates", type=int, default=3)
+    p_res.add_argument("--json", default=None)
     p_trees = sub.add_parser("trees", help="a config's training throughput in this tree and another, alternating")
     p_trees.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. curriculum=dr")
     p_trees.add_argument("--other", required=True, help="another ued checkout (e.g. a git worktree of the commit before)")
@@ -834,7 +870,7 @@ def main(argv=None) -> None:
     p_ad.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    result = {"pair": bench_pair, "trees": bench_trees, "program": bench_program, "adapters": bench_adapters, "update-gap": bench_update_gap, "env": bench_env, "train": bench_train, "components": bench_components,
+    result = {"pair": bench_pair, "trees": bench_trees, "program": bench_program, "results": bench_results, "adapters": bench_adapters, "update-gap": bench_update_gap, "env": bench_env, "train": bench_train, "components": bench_components,
               "evaluate": bench_evaluate, "xland-tables": bench_xland_tables}[args.which](args)
     result["machine"] = machine()
     width = max(len(k) for k in result)

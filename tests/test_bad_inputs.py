@@ -86,7 +86,7 @@ PREFLIGHT = (
     + [(f"{k}=1.5", rf"{k}=1.5: Value '1.5' of type 'float' could not be converted to Integer") for k in INT_KEYS]
     + [(f"{k}=", rf"{k}=: Value '' of type 'str' could not be converted to Integer") for k in INT_KEYS[:4]]
     + [(f"{g}=nope", rf"{g}=nope: no such option; the options of {g} are .*{opt}")
-       for g, opt in (("curriculum", "accel, degen, dr, fsp, maestro, paired, pfsp, plr, robust_plr, samplr, sfl, sp"),
+       for g, opt in (("curriculum", "accel, degen, dr, fsp, maestro, paired, pfsp, plr, robust_plr, samplr, sfl, sp, weighted_dr"),
                       ("env", "acrobot, cartpole, craftax, dynamic_maze, fruit_maze, jaxnav, jaxnav_multi, kinetix, lasertag, maze, navix, pendulum, xland"),
                       ("agent", "dynamic_maze, ff, fruit_maze, gymnax, jaxnav, jaxnav_multi, kinetix, lasertag, lstm, maze, navix"), ("logger", "local, wandb"), ("eval", "default"))]
     + [("+preset=nope", r"preset=nope: no such preset; the presets are accel_maze, paper, robust_plr_maze"),

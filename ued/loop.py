@@ -1,7 +1,9 @@
 """The jitted training loop: ``make_train`` builds pure functions from instantiated components.
 
-One update is: propose levels -> roll the agent out on them -> let the curriculum observe
-(score levels, update its buffers) -> PPO update weighted by the proposal's train weights.
+One update is: propose levels -> roll the agent out on them -> let the curriculum observe the
+rollout (score levels, update its buffers, optionally set gradient weights) -> PPO update on the
+same rollout, weighted by ``Observed.train_weights`` where the curriculum set them, else by the
+proposal's ``train_weights``.
 ``chunk`` runs ``updates_per_chunk`` updates with ``lax.scan`` in one compiled call; the host
 (``ued.train``) calls it repeatedly and does logging, evaluation and checkpoints in between.
 """
@@ -22,7 +24,8 @@ from ued.agents.seats import first_obs
 from ued.evaluate.cvar import make_success_evaluator, sample_eval_levels, success_passes
 from ued.evaluate.heldout import make_level_evaluator
 from ued.rollout import Rollout, make_rollout_fn
-from ued.types import Curriculum, LevelSpace, Observed, Proposal, Student
+from ued.types import Curriculum, LevelSpace, Observed, Proposal, Student, TrainResult
+from ued.utils import check_positive_int
 
 
 @struct.dataclass
@@ -98,15 +101,22 @@ def check_proposal(levels, proposal: Proposal, num_envs: int) -> None:
     chex.assert_type(proposal.replayed, bool)
 
 
-def check_observed(observed) -> None:
+def check_observed(observed, num_levels: int, num_steps: int) -> None:
     """Trace-time checks (chex) of what ``Curriculum.observe`` returns: an ``Observed`` with
-    scalar metrics and an integer scalar of env steps."""
+    scalar metrics, an integer scalar of env steps, and gradient weights (if any) per level
+    ``(num_levels,)`` or per step ``(num_steps, num_levels)``."""
     if not isinstance(observed, Observed):
         raise TypeError(f"Curriculum.observe must return ued.types.Observed(state, metrics, env_steps), "
                         f"got {type(observed).__name__}")
     chex.assert_rank(list(observed.metrics.values()), 0)
     chex.assert_rank(observed.env_steps, 0)
     chex.assert_type(observed.env_steps, int)
+    w = observed.train_weights
+    if w is not None and tuple(w.shape) not in ((num_levels,), (num_steps, num_levels)):
+        raise ValueError(f"Observed.train_weights must have shape ({num_levels},) per level or "
+                         f"({num_steps}, {num_levels}) per step, got {tuple(w.shape)}")
+    if w is not None:
+        chex.assert_type(w, float)
 
 
 SEED_AXIS = "seeds"  # the axis name of the vmap over seeds in ``Trainer.chunk``
@@ -191,8 +201,7 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         raise ValueError(f"eval_random_levels must be a non-negative integer, got {eval_random_levels!r}")
     for name, v in (("num_envs", num_envs), ("num_steps", num_steps), ("num_updates", num_updates),
                     ("updates_per_chunk", updates_per_chunk), ("num_seeds", num_seeds)):
-        if not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_int(v, f"{name}")
     ppo.validate(num_envs)
     optimizer = make_optimizer(ppo, num_updates)
     rollout_fn = make_rollout_fn(level_space.env, agent, ppo.gamma, ppo.gae_lambda)
@@ -214,21 +223,23 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         params = agent.init(k_params, first_obs(obs, level_space.env))
         return params, optimizer.init(params)
 
-    def train_agent(params, opt_state, levels, key, weights=None, hook_input=None, coplayers=None):
-        """One rollout and (weighted) PPO update; skipped when every weight is 0. ``hook_input``
-        (the curriculum's state and proposal) runs the curriculum's ``StepHook`` in the rollout;
+    def collect(params, levels, key, hook_input=None, coplayers=None):
+        """The rollout of one update: ``(rollout, trajectory, info)``. ``hook_input`` (the
+        curriculum's state and proposal) runs the curriculum's ``StepHook`` in the rollout;
         ``coplayers`` (``Proposal.coplayers``) take the level space's co-player slots."""
-        k_rollout, k_update = jax.random.split(key)
         hooked = {} if hook_input is None else {"hook": curriculum.hook, "hook_input": hook_input}
-        ro, traj, info = rollout_fn(params, levels, k_rollout, num_steps, coplayers=coplayers, **hooked)
-        weights = jnp.ones((num_envs,), jnp.float32) if weights is None else weights.astype(jnp.float32)
-        if ro.agents > 1:  # a level's weight for each of its student agents' columns
-            weights = jnp.repeat(weights, ro.agents, axis=0)
+        return rollout_fn(params, levels, key, num_steps, coplayers=coplayers, **hooked)
 
+    def update(params, opt_state, traj, key, weights, agents: int):
+        """The (weighted) PPO update on a collected trajectory; skipped when every weight is 0.
+        ``weights``: per level ``(B,)`` or per step ``(T, B)``, repeated for each of a level's
+        ``agents`` student columns."""
+        if agents > 1:
+            weights = jnp.repeat(weights, agents, axis=weights.ndim - 1)
         trains = jnp.any(weights > 0)
 
         def skip(args):
-            shape = jax.eval_shape(lambda a: update_agent(*a, traj, k_update, weights), args)[2]
+            shape = jax.eval_shape(lambda a: update_agent(*a, traj, key, weights), args)[2]
             return (*args, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape))
 
         # under the seed vmap a per-seed predicate would turn the branch into a select that always
@@ -236,7 +247,7 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         any_trains, seed_axis = _any_seed(trains)
 
         def do_update(args):
-            out = update_agent(*args, traj, k_update, weights)
+            out = update_agent(*args, traj, key, weights)
             if seed_axis:
                 out = jax.tree.map(lambda new, old: jnp.where(trains, new, old), out, skip(args))
             return out
@@ -247,10 +258,17 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
             keep = lambda new, old: jnp.where(finite, new, old)
             new_params = jax.tree.map(keep, new_params, params)
             new_opt_state = jax.tree.map(keep, new_opt_state, opt_state)
-        params, opt_state = new_params, new_opt_state
-        metrics = {**episode_metrics(ro, info), **metrics, "lr": learning_rate(ppo, num_updates, opt_state),
+        metrics = {**metrics, "lr": learning_rate(ppo, num_updates, new_opt_state),
                    "trained": trains.astype(jnp.float32), "nonfinite": (~finite).astype(jnp.float32)}
-        return params, opt_state, ro, metrics
+        return new_params, new_opt_state, metrics
+
+    def train_agent(params, opt_state, levels, key, weights=None, hook_input=None, coplayers=None):
+        """One rollout and (weighted) PPO update (``Student.train``): ``collect`` then ``update``."""
+        k_rollout, k_update = jax.random.split(key)
+        ro, traj, info = collect(params, levels, k_rollout, hook_input, coplayers)
+        weights = jnp.ones((num_envs,), jnp.float32) if weights is None else weights.astype(jnp.float32)
+        params, opt_state, metrics = update(params, opt_state, traj, k_update, weights, ro.agents)
+        return TrainResult(params, opt_state, ro, {**episode_metrics(ro, info), **metrics})
 
     def make_student(params, update):
         return Student(params=params, rollout=student_rollout, update=update, init_agent=init_agent,
@@ -271,18 +289,22 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
         cur, levels, proposal = curriculum.propose(state.curriculum, k_propose, student)
         check_proposal(levels, proposal, num_envs)
 
-        # COLLECT ROLLOUT (through the curriculum's step hook, if any) AND UPDATE THE AGENT
-        # (skipped when the proposal trains on nothing)
+        # COLLECT THE ROLLOUT (through the curriculum's step hook, if any) with the current policy
+        k_rollout, k_update = jax.random.split(k_train)
         hook_input = None if curriculum.hook is None else (cur, proposal)  # the curriculum's hook, if it has one
-        params, opt_state, ro, agent_metrics = train_agent(state.params, state.opt_state, levels, k_train,
-                                                           proposal.train_weights, hook_input, proposal.coplayers)
+        ro, traj, info = collect(state.params, levels, k_rollout, hook_input, proposal.coplayers)
 
-        # SCORE LEVELS AND UPDATE THE CURRICULUM (it sees the rollout of the pre-update policy)
+        # SCORE LEVELS AND UPDATE THE CURRICULUM (it sees this update's rollout; it may set the weights)
         observed = curriculum.observe(cur, k_observe, levels, proposal, ro, student)
-        check_observed(observed)
+        check_observed(observed, num_envs, num_steps)
         if observed.played is not None:  # levels the curriculum built in the rollout: same structure as proposed
             chex.assert_trees_all_equal_shapes_and_dtypes(observed.played, levels)
-        weights = proposal.train_weights.astype(jnp.float32)
+        weights = (proposal.train_weights if observed.train_weights is None else observed.train_weights)
+        weights = weights.astype(jnp.float32)
+
+        # UPDATE THE AGENT on the same rollout (skipped when every weight is 0)
+        params, opt_state, agent_metrics = update(state.params, state.opt_state, traj, k_update, weights, ro.agents)
+        agent_metrics = {**episode_metrics(ro, info), **agent_metrics}
 
         metrics = {**agent_metrics,
                    "train_fraction": jnp.mean(weights > 0).astype(jnp.float32),

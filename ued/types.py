@@ -404,6 +404,22 @@ class LevelSpace(NamedTuple):
 CurriculumState = PyTree
 
 
+class TrainResult(NamedTuple):
+    """What ``Student.train`` returns.
+
+    Attributes:
+        params: the agent's parameters after the update.
+        opt_state: its optimizer state after the update.
+        rollout: the ``Rollout`` it was updated on (before the update).
+        metrics: float32 scalars of the rollout and the update (``loss``, ``return``, ...).
+    """
+
+    params: PyTree
+    opt_state: PyTree
+    rollout: Any
+    metrics: dict
+
+
 class Student(NamedTuple):
     """The agent as a curriculum sees it (read-only), and tools to run agents like it.
 
@@ -417,9 +433,9 @@ class Student(NamedTuple):
         update: int32 ``()``, the index of the current update in the run. It is the same for
             every seed (not vmapped), so schedules built on it stay real conditionals.
         init_agent: ``key -> (params, opt_state)`` of a fresh agent of the same architecture.
-        train: ``(params, opt_state, levels, key) -> (params, opt_state, rollout, metrics)``:
-            one rollout and PPO update of such an agent on ``num_envs`` levels, exactly as the
-            loop trains the student (PAIRED trains its antagonist with it).
+        train: ``(params, opt_state, levels, key) -> TrainResult``: one rollout and PPO update
+            of such an agent on ``num_envs`` levels, exactly as the loop trains the student
+            (PAIRED trains its antagonist with it).
     """
 
     params: PyTree
@@ -468,12 +484,16 @@ class Observed(NamedTuple):
         played: the ``num_levels`` levels as the student played them, where the curriculum built
             them inside the rollout (DEGen's generated levels), or None: the proposed levels.
             What the loop returns as the update's levels (``media/proposed_*.png``).
+        train_weights: float32 gradient weights of this update's PPO step, set from this
+            update's rollout: per level ``(num_levels,)`` or per step ``(num_steps, num_levels)``;
+            they replace ``Proposal.train_weights``. None (the default) keeps the proposal's.
     """
 
     state: CurriculumState
     metrics: dict
     env_steps: Array
     played: Optional[Level] = None
+    train_weights: Optional[Array] = None
 
 
 class TopLevels(NamedTuple):
@@ -564,9 +584,11 @@ class StepHook(NamedTuple):
 class Curriculum(NamedTuple):
     """What the training loop sees of a curriculum (DR, PLR, ACCEL, SFL, PAIRED, ...).
 
-    The loop is: ``propose`` levels -> roll the agent out on them -> ``observe`` the rollout
-    (score levels, update buffers) -> PPO update weighted by ``proposal.train_weights``.
-    The loop never branches on which curriculum it runs.
+    The loop is, in this order: ``propose`` levels -> roll the agent out on them -> ``observe``
+    the rollout (score levels, update buffers, optionally set ``Observed.train_weights``) ->
+    PPO update on that same rollout, weighted by ``Observed.train_weights`` where set, else by
+    ``proposal.train_weights``. ``observe`` sees the student before its update. The loop never
+    branches on which curriculum it runs.
 
     The contract (checked for every YAML in ``conf/curriculum/`` by ``tests/test_contract.py``):
 

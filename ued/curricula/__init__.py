@@ -14,7 +14,9 @@ from ued.curricula.paired import paired
 from ued.curricula.replay import accel, plr, replay_curriculum, robust_plr
 from ued.curricula.samplr import fictitious_transitions, samplr
 from ued.curricula.sfl import sfl
+from ued.curricula.weighted import score_weighted_dr
 
 __all__ = ["Observed", "Proposal", "accel", "buffer_metrics", "check_buffer", "check_score", "degen", "dr",
            "fictitious_transitions", "fsp", "level_metrics", "maestro", "paired", "pfsp", "plr", "population_curriculum",
-           "replay_curriculum", "robust_plr", "sample_levels", "samplr", "sfl", "sp", "top_stored_levels"]
+           "replay_curriculum", "robust_plr", "sample_levels", "samplr", "score_weighted_dr", "sfl", "sp",
+           "top_stored_levels"]

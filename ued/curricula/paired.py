@@ -32,6 +32,7 @@ from ued.curricula.base import level_metrics
 from ued.rollout import gae
 from ued.scores import paired_regret
 from ued.types import Curriculum, GridEditor, LevelSpace, Observed, Proposal
+from ued.utils import check_positive_int
 
 
 class EditorObs(NamedTuple):
@@ -144,8 +145,7 @@ def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_di
     Raises:
         ValueError: for a negative ``n_walls`` or a level space without a grid.
     """
-    if not isinstance(num_levels, int) or num_levels <= 0:
-        raise ValueError(f"paired: num_levels must be a positive integer, got {num_levels!r}")
+    check_positive_int(num_levels, "paired: num_levels")
     if not isinstance(n_walls, int) or n_walls < 0:
         raise ValueError(f"paired: n_walls must be a non-negative integer, got {n_walls!r}")
     editor = level_space.editor
@@ -208,7 +208,7 @@ def paired(level_space: LevelSpace, num_levels: int, n_walls: int = 50, noise_di
 
     def observe(state: PairedState, key, levels, proposal: Proposal, rollout, student):
         k_ant, k_adv = jax.random.split(key)
-        ant, ant_opt, ant_rollout, ant_metrics = student.train(state.antagonist, state.antagonist_opt, levels, k_ant)
+        ant, ant_opt, ant_rollout, ant_metrics = student.train(state.antagonist, state.antagonist_opt, levels, k_ant)  # a TrainResult
         result = regret.compute((rollout, ant_rollout), levels, {})
         reward = jnp.where(result.valid, result.scores, 0.0)
         traj = proposal.data
