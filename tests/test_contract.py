@@ -29,7 +29,7 @@ def random_rollout(seed):
     solved = dones & (rng.random((T, B)) < 0.5)
     rewards = np.where(solved, rng.random((T, B)), 0.0).astype(np.float32)
     return make_rollout(rewards, dones, rng.normal(size=(T, B)).astype(np.float32), rng.normal(size=B).astype(np.float32),
-                        solved, 0.99, 0.95, logits=jnp.asarray(rng.normal(size=(T, B, 7)), jnp.float32))
+                        solved, 0.99, 0.95, dist_params=jnp.asarray(rng.normal(size=(T, B, 7)), jnp.float32))
 
 
 def test_the_expected_components_exist():

@@ -28,9 +28,9 @@ class Rollout:
         last_value: float32 ``(B,)``, the bootstrap value ``V(s_T)``.
         advantages: float32 ``(T, B)``, GAE(gamma, lambda) of the run (``gae``).
         solved: bool ``(T, B)``, the env's ``info["solved"]`` flag.
-        logits: the policy's distribution parameters at each step (float32 ``(T, B, A)``
-            logits for a categorical policy; ``(mean, log_std)`` for a Gaussian one), or None.
-            Least confidence reads them as logits (it refuses continuous action spaces).
+        dist_params: the policy's distribution parameters at each step (float32 ``(T, B, A)``
+            logits for a categorical policy; a ``(mean, log_std)`` pair for a Gaussian one), or
+            None. Least confidence reads them as logits (it refuses continuous action spaces).
         entropy: float32 ``(T, B)``, the policy's entropy at each step (the agent's own
             ``entropy``, so it is right for every policy kind), or None.
         hook: the records of the curriculum's ``StepHook`` at each step (leading axes
@@ -48,7 +48,7 @@ class Rollout:
     last_value: jax.Array
     advantages: jax.Array
     solved: jax.Array
-    logits: jax.Array | None = None
+    dist_params: object = None
     entropy: jax.Array | None = None
     hook: object = None
     hook_carry: object = None
@@ -135,11 +135,11 @@ def transition_gae(values, rewards, dones, next_values, chain, gamma: float, lam
 
 
 def make_rollout(rewards, dones, values, last_value, solved, gamma: float, lam: float,
-                 logits=None, entropy=None) -> Rollout:
+                 dist_params=None, entropy=None) -> Rollout:
     """Builds a ``Rollout``, computing the advantages with ``gae`` (and, when only categorical
-    ``logits`` are given, the entropy from them)."""
-    if entropy is None and logits is not None:
-        logp = jax.nn.log_softmax(jnp.asarray(logits, jnp.float32))
+    logits ``dist_params`` are given, the entropy from them)."""
+    if entropy is None and dist_params is not None:
+        logp = jax.nn.log_softmax(jnp.asarray(dist_params, jnp.float32))
         entropy = -jnp.sum(jnp.exp(logp) * logp, axis=-1)
     rewards = jnp.asarray(rewards, jnp.float32)
     values = jnp.asarray(values, jnp.float32)
@@ -147,7 +147,7 @@ def make_rollout(rewards, dones, values, last_value, solved, gamma: float, lam: 
     last_value = jnp.asarray(last_value, jnp.float32)
     adv, _ = gae(rewards, values, dones, last_value, gamma, lam)
     return Rollout(rewards=rewards, dones=dones, values=values, last_value=last_value,
-                   advantages=adv, solved=jnp.asarray(solved, jnp.bool_), logits=logits,
+                   advantages=adv, solved=jnp.asarray(solved, jnp.bool_), dist_params=dist_params,
                    entropy=entropy)
 
 
@@ -343,7 +343,7 @@ def make_rollout_fn(env, agent, gamma: float, lam: float):
                                          greedy=True)
         adv, targets = gae(tr["rewards"], tr["values"], tr["dones"], last_value, gamma, lam)
         ro = Rollout(rewards=tr["rewards"], dones=tr["dones"], values=tr["values"], last_value=last_value,
-                     advantages=adv, solved=tr["solved"], logits=tr["dist"], entropy=agent.entropy(tr["dist"]),
+                     advantages=adv, solved=tr["solved"], dist_params=tr["dist"], entropy=agent.entropy(tr["dist"]),
                      hook=tr.get("hook"), hook_carry=hook_carry, agents=seat.student if seat.agents > 1 else 1)
         if "train" in tr:  # PPO learns from the hook's transitions
             t = tr["train"]

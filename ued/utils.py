@@ -149,3 +149,16 @@ def assert_scored_batch(levels, scores, valid=None, extras=None, indices=None) -
         chex.assert_shape(valid, (n,))
     if extras is not None and jax.tree.leaves(extras):
         chex.assert_tree_shape_prefix(extras, (n,))
+
+
+def check_positive_int(value, label: str, error: type = ValueError) -> None:
+    """Refuses ``value`` unless it is a positive ``int`` (a bool is not), with the one message
+    every component uses: ``"<label> must be a positive integer, got <value!r>"``.
+
+    Args:
+        value: the setting.
+        label: how the message names it (``"dr: num_levels"``, ``"max_steps"``).
+        error: the exception type to raise (``ValueError``, or a command's own error).
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise error(f"{label} must be a positive integer, got {value!r}")

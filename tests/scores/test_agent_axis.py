@@ -26,7 +26,7 @@ def agents_rollout(seed=0, solved_each=True):
     solved = (rng.random((T, B * S)) < 0.3) & dones
     logits = rng.normal(size=(T, B * S, 4)).astype(np.float32)
     ro = make_rollout(rewards, dones, values, rng.normal(size=B * S).astype(np.float32), solved, GAMMA, LAM,
-                      logits=logits)
+                      dist_params=logits)
     return ro.replace(agents=S)
 
 

@@ -197,14 +197,14 @@ def test_policy_scores_by_hand():
     logits = np.zeros((2, 2, 4), np.float32)
     logits[:, 1] = [np.log(0.7), np.log(0.1), np.log(0.1), np.log(0.1)]
     ro = make_rollout(np.zeros((2, 2)), [[False, False], [True, True]], np.zeros((2, 2)), np.zeros(2),
-                      np.zeros((2, 2), bool), GAMMA, LAM, logits=jnp.asarray(logits))
+                      np.zeros((2, 2), bool), GAMMA, LAM, dist_params=jnp.asarray(logits))
     ent = policy_entropy().compute(ro, None, {}).scores
     np.testing.assert_allclose(ent, [np.log(4), -(0.7 * np.log(0.7) + 3 * 0.1 * np.log(0.1))], rtol=1e-5)
     np.testing.assert_allclose(least_confidence().compute(ro, None, {}).scores, [0.75, 0.3], rtol=1e-5)
     with pytest.raises(ValueError, match="needs the policy's entropy"):
         policy_entropy().compute(ro.replace(entropy=None), None, {})
     with pytest.raises(ValueError, match="needs the policy logits"):
-        least_confidence().compute(ro.replace(logits=None), None, {})
+        least_confidence().compute(ro.replace(dist_params=None), None, {})
     # entropy comes from the agent's own function: a Gaussian policy's rollout carries it, no logits needed
-    gaussian = ro.replace(logits=None, entropy=jnp.full((2, 2), 1.5))
+    gaussian = ro.replace(dist_params=None, entropy=jnp.full((2, 2), 1.5))
     np.testing.assert_allclose(policy_entropy().compute(gaussian, None, {}).scores, [1.5, 1.5])

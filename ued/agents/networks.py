@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ued.types import Box, Discrete
+from ued.utils import check_positive_int
 
 
 class ResetRNN(nn.Module):
@@ -49,8 +50,7 @@ class ResetRNN(nn.Module):
 
 def _check_sizes(**sizes) -> None:
     for name, v in sizes.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise ValueError(f"agent.{name} must be a positive integer, got {v!r}")
+        check_positive_int(v, f"agent.{name}")
 
 
 class ActorCritic(nn.Module):

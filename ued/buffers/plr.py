@@ -35,7 +35,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from ued.types import LevelBuffer
-from ued.utils import assert_scored_batch, tile
+from ued.utils import assert_scored_batch, check_positive_int, tile
 
 PRIORITISATIONS = ("rank", "topk", "proportional")
 TOPK_MODES = ("uniform", "softmax")
@@ -267,8 +267,7 @@ def plr_ready(state: PLRBufferState, *, need: int) -> jax.Array:
 
 
 def _check_plr(capacity, prioritisation, temperature, staleness_coef, min_fill, top_k, topk_mode, eviction):
-    if not isinstance(capacity, int) or capacity <= 0:
-        raise ValueError(f"plr_buffer: capacity must be a positive integer, got {capacity!r}")
+    check_positive_int(capacity, "plr_buffer: capacity")
     if prioritisation not in PRIORITISATIONS:
         raise ValueError(f"plr_buffer: unknown prioritisation {prioritisation!r}; choose one of {', '.join(PRIORITISATIONS)}")
     if not temperature > 0:

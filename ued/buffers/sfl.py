@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from ued.types import TopKBuffer
-from ued.utils import assert_scored_batch, tile
+from ued.utils import assert_scored_batch, check_positive_int, tile
 
 
 @struct.dataclass
@@ -70,8 +70,7 @@ def sfl_buffer(capacity: int = 1000) -> TopKBuffer:
     Raises:
         ValueError: for a non-positive capacity.
     """
-    if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity <= 0:
-        raise ValueError(f"sfl_buffer: capacity must be a positive integer, got {capacity!r}")
+    check_positive_int(capacity, "sfl_buffer: capacity")
 
     def init(level, extra=None) -> SFLBufferState:
         return SFLBufferState(

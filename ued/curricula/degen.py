@@ -37,6 +37,7 @@ from ued.curricula.base import check_score, level_metrics
 from ued.rollout import gae
 from ued.scores import mna
 from ued.types import Curriculum, HookStep, LevelSpace, Observed, Proposal, Score, StepHook
+from ued.utils import check_positive_int
 
 MASKED = -1e9  # the logit of a choice the masks forbid (finite: an all-masked padding step stays finite)
 
@@ -283,12 +284,10 @@ def degen(level_space: LevelSpace, num_levels: int, score: Score | None = None, 
     if level_space.dynamic is None:
         raise ValueError(f"degen needs a level space whose levels are generated while they are played "
                          f"(LevelSpace.dynamic), and {level_space.name} has none; choose env=dynamic_maze")
-    if not isinstance(num_levels, int) or num_levels <= 0:
-        raise ValueError(f"degen: num_levels must be a positive integer, got {num_levels!r}")
+    check_positive_int(num_levels, "degen: num_levels")
     for name, v in (("generator_hidden", generator_hidden), ("generator_head", generator_head),
                     ("generator_conv", generator_conv)):
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise ValueError(f"degen: {name} must be a positive integer, got {v!r}")
+        check_positive_int(v, f"degen: {name}")
     score = check_score(score, "degen", level_space, mna)
     dyn = level_space.dynamic
     cfg = PPOConfig(lr=generator_lr, gamma=generator_gamma, gae_lambda=generator_gae_lambda, clip_eps=generator_clip_eps,

@@ -7,6 +7,7 @@ from flax import struct
 
 from ued.curricula.base import level_metrics, sample_levels
 from ued.types import Curriculum, LevelSpace, Observed, Proposal
+from ued.utils import check_positive_int
 
 
 @struct.dataclass
@@ -27,8 +28,7 @@ def dr(level_space: LevelSpace, num_levels: int) -> Curriculum:
     Returns:
         A ``Curriculum`` (it spends no env steps beyond training and keeps no levels).
     """
-    if not isinstance(num_levels, int) or num_levels <= 0:
-        raise ValueError(f"dr: num_levels must be a positive integer, got {num_levels!r}")
+    check_positive_int(num_levels, "dr: num_levels")
 
     def init(key, student=None):
         return DRState(num_proposed=jnp.zeros((), jnp.int32))

@@ -44,7 +44,7 @@ from ued.curricula.base import check_buffer, check_score, level_metrics, sample_
 from ued.scores import max_mc
 from ued.scores.learnability import success_rate
 from ued.types import Curriculum, LevelBuffer, LevelSpace, Observed, Proposal, Score, TopLevels
-from ued.utils import tile
+from ued.utils import check_positive_int, tile
 
 SAMPLINGS = ("regret", "uniform", "pfsp", "latest")
 EVICTIONS = ("oldest", "lowest")
@@ -127,8 +127,7 @@ def population_curriculum(level_space: LevelSpace, num_levels: int, score: Score
                          "two-player game (env=lasertag)")
     for key, value in (("num_levels", num_levels), ("population_size", population_size),
                        ("snapshot_every", snapshot_every), ("coplayers_per_update", coplayers_per_update)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name}: {key} must be a positive integer, got {value!r}")
+        check_positive_int(value, f"{name}: {key}")
     if num_levels % coplayers_per_update:
         raise ValueError(f"{name}: coplayers_per_update={coplayers_per_update} must divide num_envs={num_levels} "
                          "(each co-player plays a group of levels)")

@@ -30,7 +30,7 @@ from ued.buffers import find_levels, plr_buffer
 from ued.curricula.base import buffer_metrics, check_buffer, check_score, level_metrics, sample_levels, top_stored_levels
 from ued.scores import max_mc
 from ued.types import Curriculum, LevelBuffer, LevelSpace, Observed, Proposal, Score
-from ued.utils import tile
+from ued.utils import check_positive_int, tile
 
 NEW, REPLAY, MUTATE = 0, 1, 2
 BRANCH_NAMES = ("new", "replay", "mutate")
@@ -95,8 +95,7 @@ def replay_curriculum(level_space: LevelSpace, num_levels: int, score: Score | N
         ValueError: for ``replay_prob`` outside [0, 1], or ``mutate`` without a mutator.
     """
     name = name or ("accel" if mutate else "robust_plr" if robust else "plr")
-    if not isinstance(num_levels, int) or num_levels <= 0:
-        raise ValueError(f"{name}: num_levels must be a positive integer, got {num_levels!r}")
+    check_positive_int(num_levels, f"{name}: num_levels")
     if not 0.0 <= replay_prob <= 1.0:
         raise ValueError(f"replay_prob must be in [0, 1], got {replay_prob}")
     if mutate and level_space.mutator is None:

@@ -22,7 +22,7 @@ from ued.buffers import sfl_batch_split, sfl_buffer
 from ued.curricula.base import buffer_metrics, check_buffer, check_score, level_metrics, sample_levels, top_stored_levels
 from ued.scores import learnability
 from ued.types import Curriculum, LevelSpace, Observed, Proposal, Score, TopKBuffer
-from ued.utils import tile
+from ued.utils import check_positive_int, tile
 
 
 @struct.dataclass
@@ -77,12 +77,10 @@ def sfl(level_space: LevelSpace, num_levels: int, score: Score | None = None, bu
         ValueError: naming a bad hyperparameter and its valid range, or sizes that do not fit
             together (``K > num_samples``).
     """
-    if not isinstance(num_levels, int) or num_levels <= 0:
-        raise ValueError(f"sfl: num_levels must be a positive integer, got {num_levels!r}")
+    check_positive_int(num_levels, "sfl: num_levels")
     for name, v in (("num_samples", num_samples), ("sample_batch", sample_batch), ("rollout_steps", rollout_steps),
                     ("refresh_every", refresh_every)):
-        if not isinstance(v, int) or v <= 0:
-            raise ValueError(f"sfl: {name} must be a positive integer, got {v!r}")
+        check_positive_int(v, f"sfl: {name}")
     if num_samples % sample_batch:
         raise ValueError(f"sfl: sample_batch={sample_batch} must divide num_samples={num_samples}")
     if not 0.0 <= rho <= 1.0:

@@ -1,5 +1,5 @@
 """Level-parameterised environments and their wrappers. See ``ued/envs/README.md``."""
 
-from ued.envs.wrappers import AutoResetParams, auto_replay, auto_reset, make_level_pool, tree_select
+from ued.envs.wrappers import auto_replay, tree_select
 
-__all__ = ["AutoResetParams", "auto_replay", "auto_reset", "make_level_pool", "tree_select"]
+__all__ = ["auto_replay", "tree_select"]

@@ -36,7 +36,7 @@ from flax import struct
 from ued.envs.maze.env import MazeObs, OBS_SCALE, turned, view_offsets
 from ued.envs.maze.level import DIR_TO_VEC
 from ued.types import Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
-from ued.utils import repeated_edits
+from ued.utils import check_positive_int, repeated_edits
 
 NUM_ACTIONS = 5
 LEFT, RIGHT, FORWARD, TAG, STAY = range(5)
@@ -115,8 +115,7 @@ def make_lasertag(agent_view_size: int = 5, max_steps: int = 100, normalize_obs:
     """
     if not isinstance(agent_view_size, int) or agent_view_size < 3 or agent_view_size % 2 == 0:
         raise ValueError(f"agent_view_size must be an odd integer >= 3, got {agent_view_size!r}")
-    if not isinstance(max_steps, int) or max_steps <= 0:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    check_positive_int(max_steps, "max_steps")
     offsets = jnp.asarray(view_offsets(agent_view_size))
     dirs = jnp.asarray(DIR_TO_VEC)
     scale = jnp.asarray(OBS_SCALE)
@@ -200,8 +199,7 @@ def lasertag_generator(size: int = 9, n_walls: int = 15) -> LevelGenerator:
 def lasertag_mutator(num_edits: int = 10) -> Mutator:
     """ACCEL-style edits: each flips a random cell not holding a player, or moves one player
     (chosen uniformly) to a random free cell, with equal probability."""
-    if not isinstance(num_edits, int) or num_edits < 1:
-        raise ValueError(f"num_edits must be a positive integer, got {num_edits!r}")
+    check_positive_int(num_edits, "num_edits")
 
     def edit(level: TagLevel, key):
         h, w = level.wall_map.shape

@@ -26,6 +26,7 @@ import numpy as np
 from ued.agents.networks import Agent
 from ued.rollout import make_rollout_fn
 from ued.types import LevelEnv
+from ued.utils import check_positive_int
 
 USAGE = "usage: python -m ued.evaluate.crossplay runs=[RUN_DIR,...] out=DIR [levels=256] [episodes=4] [seed=0]"
 
@@ -44,8 +45,7 @@ def make_match(env: LevelEnv, agent: Agent, episodes: int = 4) -> Callable:
     """
     if env.coplayer_slots < 1:
         raise CrossPlayError(f"cross-play needs a two-player level space; {env.name} has no co-player slots")
-    if not isinstance(episodes, int) or episodes < 1:
-        raise CrossPlayError(f"episodes must be a positive integer, got {episodes!r}")
+    check_positive_int(episodes, "episodes", error=CrossPlayError)
     rollout = make_rollout_fn(env, agent, 1.0, 1.0)
 
     def match(params, opponent, levels, key):
@@ -91,8 +91,7 @@ def _parse(argv):
     if len(args["runs"]) < 1 or not args["out"]:
         raise CrossPlayError(f"give runs=[...] and out=DIR\n{USAGE}")
     for k in ("levels", "episodes"):
-        if not isinstance(args[k], int) or isinstance(args[k], bool) or args[k] < 1:
-            raise CrossPlayError(f"{k} must be a positive integer, got {args[k]!r}")
+        check_positive_int(args[k], f"{k}", error=CrossPlayError)
     return args
 
 

@@ -29,6 +29,7 @@ from ued.agents.networks import Agent
 from ued.agents.seats import act, initial_carry, seats_of
 from ued.envs.wrappers import episode_end
 from ued.types import Level, LevelEnv, LevelSpace
+from ued.utils import check_positive_int
 
 DEFAULT_ALPHAS = (0.01, 0.1, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 EVAL_LEVELS_KEY = 20_240_601  # the seed of the fixed evaluation level set (no training key derives from it)
@@ -122,8 +123,7 @@ def sample_eval_levels(level_space: LevelSpace, num_levels: int, seed: int = EVA
     Raises:
         ValueError: when the generator yields too few solvable levels.
     """
-    if not isinstance(num_levels, int) or num_levels <= 0:
-        raise ValueError(f"num_levels must be a positive integer, got {num_levels!r}")
+    check_positive_int(num_levels, "num_levels")
     key = jax.random.key(seed)
     generator = level_space.eval_generator or level_space.generator
     batch = min(batch, max(256, 2 * num_levels))  # a compute knob only: level j always comes from key j
@@ -181,10 +181,8 @@ def make_success_evaluator(env: LevelEnv, agent: Agent, num_episodes: int = 10, 
         A jittable function; ``levels`` has leading axis ``N`` (any ``N``). Results depend on the
         key, the levels and ``parallel_episodes``.
     """
-    if not isinstance(num_episodes, int) or num_episodes < 1:
-        raise ValueError(f"num_episodes must be a positive integer, got {num_episodes!r}")
-    if not isinstance(parallel_episodes, int) or parallel_episodes < 1:
-        raise ValueError(f"parallel_episodes must be a positive integer, got {parallel_episodes!r}")
+    check_positive_int(num_episodes, "num_episodes")
+    check_positive_int(parallel_episodes, "parallel_episodes")
     params_env = env.default_params
     max_steps = env.max_episode_steps if max_steps is None else max_steps
     seat = seats_of(env)  # the student in every agent slot; a level's success is the fraction of its agents'

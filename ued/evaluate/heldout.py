@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from ued.agents.networks import Agent
 from ued.rollout import make_rollout_fn
 from ued.types import Level, LevelEnv
+from ued.utils import check_positive_int
 
 
 def _position(state):
@@ -37,8 +38,7 @@ def make_level_evaluator(env: LevelEnv, agent: Agent, num_attempts: int, max_ste
         greedy attempt on each level (for episode renders), when the env state has
         ``agent_pos`` and ``agent_dir``.
     """
-    if not isinstance(num_attempts, int) or num_attempts < 1:
-        raise ValueError(f"num_attempts must be a positive integer, got {num_attempts!r}")
+    check_positive_int(num_attempts, "num_attempts")
     max_steps = env.max_episode_steps if max_steps is None else max_steps
     rollout = make_rollout_fn(env, agent, 1.0, 1.0)
 

@@ -40,7 +40,7 @@ from ued.evaluate.cvar import (DEFAULT_ALPHAS, EVAL_LEVELS_KEY, check_alphas, ev
                                sample_eval_levels, success_passes)
 from ued.evaluate.heldout import make_level_evaluator
 from ued.run.checkpoint import CheckpointError
-from ued.utils import directory_problem, glob_or_path, parse_options
+from ued.utils import check_positive_int, directory_problem, glob_or_path, parse_options
 
 OPTIONS = {
     "run_dir": "run directories (repeat, comma-separate or glob)",
@@ -119,8 +119,7 @@ def evaluate_runs(run_dirs: Sequence[str], checkpoint: int | str | None = None, 
     from ued.run.load import load
 
     for name, v in (("num_levels", num_levels), ("episodes", episodes), ("parallel_episodes", parallel_episodes)):
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise EvaluateError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_int(v, f"{name}", error=EvaluateError)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
         raise EvaluateError(f"seed must be an integer in [0, 2^32), got {seed!r}")
     if not isinstance(named, bool):

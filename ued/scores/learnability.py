@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from ued.rollout import Rollout, level_episodes, masked_mean
 from ued.scores.base import episode_mean_score
 from ued.types import Discrete, Score, ScoreResult
+from ued.utils import check_positive_int
 
 
 def success_rate(rollout: Rollout, max_episodes: int | None = None):
@@ -48,8 +49,7 @@ def learnability(max_episodes: int = 10) -> Score:
     Raises:
         ValueError: if ``max_episodes`` is not a positive integer.
     """
-    if not isinstance(max_episodes, int) or max_episodes < 1:
-        raise ValueError(f"learnability: max_episodes must be a positive integer, got {max_episodes!r}")
+    check_positive_int(max_episodes, "learnability: max_episodes")
 
     def compute(rollout: Rollout, levels=None, extra=None) -> ScoreResult:
         p, count = success_rate(rollout, max_episodes)
@@ -94,12 +94,12 @@ def least_confidence() -> Score:
     Source: Jiang, Grefenstette and Rocktäschel, "Prioritized Level Replay", ICML 2021.
 
     Returns:
-        A memoryless ``Score`` (reads ``rollout.logits`` as categorical logits).
+        A memoryless ``Score`` (reads ``rollout.dist_params`` as categorical logits).
     """
 
     def confidence(rollout: Rollout):
-        if rollout.logits is None:
-            raise ValueError("least_confidence needs the policy logits: build the Rollout with logits=(T, B, A)")
-        return 1.0 - jnp.exp(jnp.max(jax.nn.log_softmax(rollout.logits), axis=-1))
+        if rollout.dist_params is None:
+            raise ValueError("least_confidence needs the policy logits: build the Rollout with dist_params=(T, B, A) logits")
+        return 1.0 - jnp.exp(jnp.max(jax.nn.log_softmax(rollout.dist_params), axis=-1))
 
     return episode_mean_score("least_confidence", confidence, bind=_needs_categorical)

@@ -5,14 +5,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ued.envs import AutoResetParams, auto_replay, auto_reset, make_level_pool
+from ued.envs import auto_replay
 from ued.envs.maze import (
     ACTION_FORWARD,
     ACTION_LEFT,
     ACTION_RIGHT,
     distance_map,
     make_maze,
-    named_level,
     named_level_names,
     named_levels,
     optimal_action,
@@ -199,30 +198,6 @@ def test_auto_replay_restarts_the_same_level():
     assert s.agent_pos.tolist() == [0, 0] and int(s.time) == 0 and float(s.episode_return) == 0
     _, s, r, d, _ = env.step(KEY, s, ACTION_RIGHT, PARAMS)
     assert int(s.time) == 1 and not bool(d)
-
-
-def test_auto_reset_draws_from_the_pool_without_generating_per_step():
-    gen = random_maze_generator(height=5, width=5, n_walls=3)
-    pool = make_level_pool(gen, jax.random.key(1), 16)
-    env = auto_reset(make_maze(max_steps=2))
-    params = AutoResetParams(env=env.default_params.env, levels=pool)
-    level = pad_level(parse_level("^#G"), 5, 5)  # pool and start levels share one shape
-
-    @jax.jit
-    def run(key):
-        keys = jax.random.split(key, 8)
-        _, s = jax.vmap(env.reset_to_level, in_axes=(0, None, None))(keys, level, params)
-        _, s, _, d, _ = jax.vmap(env.step, in_axes=(0, 0, None, None))(keys, s, 2, params)
-        _, s, _, d, _ = jax.vmap(env.step, in_axes=(0, 0, None, None))(keys, s, 2, params)
-        return s, d
-
-    s, d = run(jax.random.key(2))
-    assert bool(jnp.all(d))
-    pool_walls = np.asarray(pool.wall_map).reshape(16, -1)
-    for walls in np.asarray(s.level.wall_map).reshape(8, -1):
-        assert (pool_walls == walls).all(axis=1).any()  # every new level comes from the pool
-    with pytest.raises(ValueError, match="auto_reset needs params=AutoResetParams"):
-        env.step(KEY, jax.tree.map(lambda x: x[0], s), 2, env.default_params)
 
 
 def test_vmap_over_levels_and_no_recompilation():

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from ued.types import Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
-from ued.utils import repeated_edits
+from ued.utils import check_positive_int, repeated_edits
 
 INSTALL = "pip install -e '.[craftax]'  (or: pip install craftax==1.6.1)"
 VARIANTS = {
@@ -84,8 +84,7 @@ def make_craftax(variant: str = "classic", max_steps: int | None = None,
     index = constants.Achievement[success_achievement].value
     params = env.default_params
     if max_steps is not None:
-        if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
-            raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+        check_positive_int(max_steps, "max_steps")
         params = params.replace(max_timesteps=max_steps)
 
     def reset_to_level(key, level, _):

@@ -27,6 +27,7 @@ import numpy as np
 from flax import struct
 
 from ued.types import Box, Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
+from ued.utils import check_positive_int
 
 INSTALL = "pip install -e '.[gymnax]'  (or: pip install gymnax==1.0.1)"
 
@@ -118,8 +119,7 @@ def make_gymnax(env_name: str = "CartPole-v1", varied: Sequence[str] = ("length"
     system = SYSTEMS[env_name]
     base = env.default_params
     if max_steps is not None:
-        if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
-            raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+        check_positive_int(max_steps, "max_steps")
         base = base.replace(max_steps_in_episode=max_steps)
     fields = _float_fields(base)
     derived_fields = {"total_mass", "polemass_length"} if system.derived is not None else set()
@@ -234,8 +234,7 @@ def gymnax_mutator(ranges: Mapping[str, Sequence[float]], num_edits: int = 1, st
         ValueError: bad ranges, ``num_edits`` not a positive integer or ``step`` not in (0, 1].
     """
     ranges = _check_ranges(ranges)
-    if not isinstance(num_edits, int) or isinstance(num_edits, bool) or num_edits < 1:
-        raise ValueError(f"num_edits must be a positive integer, got {num_edits!r}")
+    check_positive_int(num_edits, "num_edits")
     if not isinstance(step, (int, float)) or not 0 < step <= 1:
         raise ValueError(f"mutation step must be in (0, 1], got {step!r}")
     names = list(ranges)
@@ -269,8 +268,7 @@ def held_out_grid(grid: Mapping[str, Sequence[float]], points: int, defaults: Ma
         ``(levels, names)``: leaves with leading axis ``N`` and ``N`` names such as
         ``length=0.05,masspole=0.05``; the last is ``default``.
     """
-    if not isinstance(points, int) or isinstance(points, bool) or points < 1:
-        raise ValueError(f"held_out_points must be a positive integer, got {points!r}")
+    check_positive_int(points, "held_out_points")
     grid = _check_ranges(grid) if grid else {}
     for name in grid:
         if name not in defaults:

@@ -23,7 +23,7 @@ import numpy as np
 from flax import struct
 
 from ued.types import Box, GridEditor, LevelEnv, LevelGenerator, LevelSpace, Mutator
-from ued.utils import repeated_edits
+from ued.utils import check_positive_int, repeated_edits
 
 INSTALL = "pip install -e '.[jaxnav]'  (or: pip install jaxmarl==0.2.0)"
 HELD_OUT = ("BlankTest", "MiddleTest", "SingleNav1", "SingleNav2", "SingleNav3")
@@ -158,8 +158,7 @@ def jaxnav_generator(map_size: int = 11, fill: float = 0.6) -> LevelGenerator:
 def jaxnav_mutator(num_edits: int = 5) -> Mutator:
     """ACCEL edits: each of ``num_edits`` edits flips an interior cell (never the start or
     goal cell) or moves the goal to a random free cell, with equal probability."""
-    if not isinstance(num_edits, int) or num_edits < 1:
-        raise ValueError(f"num_edits must be a positive integer, got {num_edits!r}")
+    check_positive_int(num_edits, "num_edits")
 
     def edit(level: JaxNavLevel, key):
         h, w = level.map_data.shape

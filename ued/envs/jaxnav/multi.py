@@ -25,7 +25,7 @@ import numpy as np
 from ued.envs.jaxnav import (JaxNavLevel, JaxNavParams, JaxNavState, _cell, _centre, _jaxmarl, grid_distance,
                              map_capacity, random_map)
 from ued.types import Box, GridEditor, LevelEnv, LevelGenerator, LevelSpace, Mutator
-from ued.utils import repeated_edits
+from ued.utils import check_positive_int, repeated_edits
 
 # the package's multi-robot test cases that fit an 11 x 11 map, by the number of robots they are drawn for
 HELD_OUT_MULTI = {2: ("BlankCross2", "BlankCrossUneven2", "LongCorridor2", "Corner2"),
@@ -77,8 +77,7 @@ def jaxnav_multi_mutator(num_edits: int = 5) -> Mutator:
     """ACCEL edits of multi-robot levels: each edit flips an interior cell that holds no start or
     goal, or moves one robot's goal (chosen uniformly) to a free cell holding no start or goal,
     with equal probability."""
-    if not isinstance(num_edits, int) or num_edits < 1:
-        raise ValueError(f"num_edits must be a positive integer, got {num_edits!r}")
+    check_positive_int(num_edits, "num_edits")
 
     def edit(level: JaxNavLevel, key):
         h, w = level.map_data.shape
@@ -133,8 +132,7 @@ def make_jaxnav_multi(num_agents: int = 4, map_size: int = 11, max_steps: int = 
     ``episode_return`` and ``episode_length`` ``(N,)``.
     """
     JaxNav, EnvInstance, _ = _jaxmarl()
-    if not isinstance(num_agents, int) or num_agents < 1:
-        raise ValueError(f"num_agents must be a positive integer, got {num_agents!r}")
+    check_positive_int(num_agents, "num_agents")
     env = JaxNav(num_agents=num_agents, act_type="Continuous", map_id="Grid-Rand-Poly",
                  map_params={"map_size": (map_size, map_size), "fill": 0.5}, max_steps=max_steps,
                  lidar_num_beams=lidar_num_beams, **jaxnav_kwargs)

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from ued.types import Box, Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
+from ued.utils import check_positive_int
 
 INSTALL = ("pip install 'ued-jax[kinetix]'  (kinetix-env 3.0.2 needs jax 0.9.0: install it in its own "
            "environment, see the README)")
@@ -63,8 +64,8 @@ def _check(size: str, action: str, max_steps, dense_reward_scale):
                          f"{', '.join(ACTIONS)}")
     if action not in ACTIONS:
         raise ValueError(f"unknown Kinetix action type {action!r}; valid: {', '.join(ACTIONS)}")
-    if max_steps is not None and (not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1):
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    if max_steps is not None:
+        check_positive_int(max_steps, "max_steps")
     if not isinstance(dense_reward_scale, (int, float)) or isinstance(dense_reward_scale, bool) \
             or dense_reward_scale < 0:
         raise ValueError(f"dense_reward_scale must be a number >= 0, got {dense_reward_scale!r}")

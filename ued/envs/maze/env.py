@@ -35,6 +35,7 @@ from flax import struct
 
 from ued.envs.maze.level import DIR_TO_VEC, MazeLevel, is_valid_level
 from ued.types import Discrete, LevelEnv
+from ued.utils import check_positive_int
 
 NUM_ACTIONS = 7
 ACTION_LEFT, ACTION_RIGHT, ACTION_FORWARD = 0, 1, 2
@@ -147,8 +148,7 @@ def check_view_and_limit(agent_view_size, max_steps) -> None:
     """Raises ``ValueError`` for an even or too small egocentric view, or a non-positive time limit."""
     if not isinstance(agent_view_size, int) or agent_view_size < 3 or agent_view_size % 2 == 0:
         raise ValueError(f"agent_view_size must be an odd integer >= 3, got {agent_view_size!r}")
-    if not isinstance(max_steps, int) or max_steps <= 0:
-        raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
+    check_positive_int(max_steps, "max_steps")
 
 
 def start_state(level, maze: MazeLevel) -> MazeState:

@@ -31,6 +31,7 @@ from ued.envs.maze.level import DIR_TO_VEC, MazeLevel, is_valid_level, make_leve
 from ued.envs.maze.render import render_level
 from ued.envs.maze.solver import solve
 from ued.types import Aleatoric, Discrete, GridEditor, LevelEnv, LevelGenerator, LevelSpace, Mutator
+from ued.utils import check_positive_int
 
 __all__ = ["APPLE", "BANANA", "FruitLevel", "fruit_aleatoric", "fruit_generator", "fruit_level_space",
            "fruit_level_stats", "fruit_mutator", "make_fruit_level", "make_fruit_maze", "render_fruit_level"]
@@ -198,8 +199,7 @@ def fruit_mutator(num_edits: int = 5) -> Mutator:
     Raises:
         ValueError: if ``num_edits`` is not a positive integer.
     """
-    if not isinstance(num_edits, int) or isinstance(num_edits, bool) or num_edits < 1:
-        raise ValueError(f"num_edits must be a positive integer, got {num_edits!r}")
+    check_positive_int(num_edits, "num_edits")
 
     def one_edit(key, level: FruitLevel) -> FruitLevel:
         maze = level.maze

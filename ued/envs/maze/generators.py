@@ -7,12 +7,12 @@ import jax.numpy as jnp
 
 from ued.envs.maze.level import MazeLevel, make_level
 from ued.types import LevelGenerator, Mutator
+from ued.utils import check_positive_int
 
 
 def _check_size(height, width):
     for name, v in (("height", height), ("width", width)):
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_int(v, f"{name}")
     if height * width < 2:
         raise ValueError(f"a {height}x{width} maze has no room for both an agent and a goal")
 
@@ -97,8 +97,7 @@ def maze_mutator(num_edits: int = 20, move_agent: bool = False, noop_edits: bool
     Raises:
         ValueError: if ``num_edits`` is not a positive integer.
     """
-    if not isinstance(num_edits, int) or num_edits < 1:
-        raise ValueError(f"num_edits must be a positive integer, got {num_edits!r}")
+    check_positive_int(num_edits, "num_edits")
     kinds = jnp.array([EDIT_FLIP_WALL, EDIT_MOVE_GOAL] + ([EDIT_MOVE_AGENT] if move_agent else [])
                       + ([EDIT_NOOP] if noop_edits else []), jnp.int32)
 

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from ued.types import Discrete, GridEditor, LevelEnv, LevelGenerator, LevelSpace, Mutator
-from ued.utils import repeated_edits
+from ued.utils import check_positive_int, repeated_edits
 
 INSTALL = "pip install -e '.[navix]'  (or: pip install navix==0.7.4)"
 KEY_ID = 3  # the key id DoorKey's door requires (the package's DoorKey)
@@ -343,8 +343,7 @@ def navix_mutator(num_edits: int = 5) -> Mutator:
     """ACCEL edits: each edit picks an interior cell and either flips it between wall and
     floor, flips it between lava and floor, or moves the goal there (a third each); an edit
     that would touch the player, goal, key or door cell is skipped, so levels stay valid."""
-    if not isinstance(num_edits, int) or isinstance(num_edits, bool) or num_edits < 1:
-        raise ValueError(f"num_edits must be a positive integer, got {num_edits!r}")
+    check_positive_int(num_edits, "num_edits")
 
     def edit(level: NavixLevel, key):
         k_cell, k_kind = jax.random.split(key)

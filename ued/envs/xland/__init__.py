@@ -25,7 +25,7 @@ import numpy as np
 from flax import struct
 
 from ued.types import Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
-from ued.utils import repeated_edits
+from ued.utils import check_positive_int, repeated_edits
 
 INSTALL = "pip install -e '.[xland]'  (or: pip install xminigrid==0.9.3)"
 
@@ -188,8 +188,7 @@ def xland_mutator(num_edits: int = 3, num_colors: int | None = None) -> Mutator:
     is left unchanged."""
     _, _, _, _, colors = _xminigrid()
     colors = num_colors or colors
-    if not isinstance(num_edits, int) or num_edits < 1:
-        raise ValueError(f"num_edits must be a positive integer, got {num_edits!r}")
+    check_positive_int(num_edits, "num_edits")
 
     def edit(level, key):
         k_tile, k_color = jax.random.split(key)
