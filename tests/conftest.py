@@ -13,9 +13,18 @@ jax.config.update("jax_disable_most_optimizations", os.environ["JAX_DISABLE_MOST
 
 @pytest.fixture(scope="session", autouse=True)
 def compilation_cache(tmp_path_factory):
-    """A persistent compilation cache for the session: tests that build the same training
-    function twice in one process (a run and its resumption) compile it once."""
-    path = str(tmp_path_factory.mktemp("jax_cache"))
+    """A persistent compilation cache for the test run, shared by the xdist workers and the
+    subprocesses the tests start (through the environment): a program that several tests build
+    (a run and its resumption, the same tiny run in a test and in a documented command) is
+    compiled once. It lives in the run's temporary directory, so every run starts cold."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if base.name.startswith("popen-gw") else base  # the workers' common directory
+    path = str(root / "jax_cache")
+    os.makedirs(path, exist_ok=True)
+    settings = {"JAX_COMPILATION_CACHE_DIR": path, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.5",
+                "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+    old_env = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
     old = (jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs,
            jax.config.jax_persistent_cache_min_entry_size_bytes)
     jax.config.update("jax_compilation_cache_dir", path)
@@ -25,3 +34,8 @@ def compilation_cache(tmp_path_factory):
     jax.config.update("jax_compilation_cache_dir", old[0])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", old[1])
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", old[2])
+    for k, v in old_env.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

@@ -10,7 +10,15 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from tests.extras import PACKAGES, require
-from tests.tiny import ENV_STEPS, GENERAL_CURRICULA as CURRICULA, shrink  # noqa: F401  (CURRICULA for the test files: those that run on any level space)
+from tests.tiny import ENV_STEPS, GENERAL_CURRICULA, shrink  # noqa: F401
+
+# The curricula an adapter is trained with: one for each part of a level space a curriculum uses
+# (DR: the generator and the evaluation; PLR: a replay buffer keyed on the level and a score of
+# the student's rollout; ACCEL: the mutator; SFL: the student's sampling rollouts and the top-K
+# buffer; PAIRED, where the space has an editor: tests of its own). Robust PLR and score-weighted
+# DR use nothing of a level space that these do not (they are tested on the maze by
+# tests/test_contract.py); a new curriculum that needs another part of a level space joins here.
+CURRICULA = [c for c in ("dr", "plr", "accel", "sfl", "paired") if c in GENERAL_CURRICULA]
 from ued.evaluate.run import evaluate_runs
 from ued.run.logger import read_jsonl
 from ued.train import CONF_DIR, ConfigError, train
