@@ -1,9 +1,9 @@
 """Does each curriculum's mechanism show at CPU scale? Short maze runs, one statistic each.
 
-    python experiments/mechanisms.py plr robust_plr accel paired sfl --updates 120 --json mechanisms.json
+    python experiments/mechanisms.py plr robust_plr accel paired sfl maestro degen --updates 100 --json mechanisms.json
 
-Each method trains on ued's default 13x13, 25-wall maze (32 environments x 128 steps, the LSTM
-agent; the buffers shrunk to 256 levels, SFL's sampling pass to 512 levels x 256 steps every 20
+Each maze method trains on ued's default 13x13, 25-wall maze (32 environments x 128 steps, ACCEL
+256, the LSTM agent; the buffers shrunk to 256 levels, SFL's sampling pass to 512 levels x 256 steps every 20
 updates with K = 64), then the statistic its paper relies on is read from the run:
 
 - ``plr``, ``robust_plr``: replayed levels score higher than fresh ones (the buffer's score,
@@ -16,8 +16,14 @@ updates with K = 64), then the statistic its paper relies on is read from the ru
   episodes of the final student) far more often than fresh random levels under the same student.
 
 The numbers are means with standard errors over updates (or levels); a mechanism that does not
-show at this scale is reported as such. MAESTRO, DEGen and SAMPLR have their own figures in
-BENCHMARKS.md (the MAESTRO learning test, ``benchmark.py pair``, ``experiments/samplr_shift.py``).
+show at this scale is reported as such.
+
+- ``maestro``: against FSP with the same settings on LaserTag, the student's return against the
+  co-players it is matched with (last quarter of the run); MAESTRO's higher is the mechanism.
+- ``degen``: against DR on the same dynamic maze, the statistics of the levels played (walls,
+  shortest path, solvable; last quarter).
+
+SAMPLR has its own figure in BENCHMARKS.md (``experiments/samplr_shift.py``).
 """
 
 from __future__ import annotations
@@ -31,13 +37,22 @@ import time
 
 import numpy as np
 
-METHODS = ("plr", "robust_plr", "accel", "paired", "sfl")
-COMMON = ["num_envs=32", "num_steps=128", "updates_per_chunk=10", "eval.every=0", "eval.random_levels=0",
-          "eval.render=false", "progress=false", "checkpoint_every=0", "env.held_out=[SixteenRooms]"]
-OWN = {"plr": ["buffer.capacity=256"], "robust_plr": ["buffer.capacity=256"],
-       "accel": ["buffer.capacity=256", "env.n_walls=0", "env.eval_n_walls=25"],
-       "paired": [], "sfl": ["curriculum.num_samples=512", "curriculum.sample_batch=512", "curriculum.rollout_steps=256",
-                             "curriculum.refresh_every=20", "buffer.capacity=64"]}
+METHODS = ("plr", "robust_plr", "accel", "paired", "sfl", "maestro", "degen")
+COMMON = ["num_envs=32", "updates_per_chunk=10", "eval.every=0", "eval.random_levels=0",
+          "eval.render=false", "progress=false", "checkpoint_every=0"]
+MAZE = ["num_steps=128", "env.held_out=[SixteenRooms]"]
+OWN = {"plr": [*MAZE, "buffer.capacity=256"], "robust_plr": [*MAZE, "buffer.capacity=256"],
+       # 256 steps (JaxUED's): a level joins the buffer once an episode ends on it (250 steps at most)
+       "accel": ["num_steps=256", "env.held_out=[SixteenRooms]", "buffer.capacity=256", "env.n_walls=0",
+                 "env.eval_n_walls=25"],
+       "paired": MAZE, "sfl": [*MAZE, "curriculum.num_samples=512", "curriculum.sample_batch=512", "curriculum.rollout_steps=256",
+                             "curriculum.refresh_every=20", "buffer.capacity=64"],
+       # MAESTRO: a buffer of 64 per co-player (its default 4,000 fills after 250+ updates at 8 levels per
+       # co-player and update) and a snapshot every 10 updates, so it replays and has a population here
+       "maestro": ["num_steps=128", "buffer.capacity=64", "curriculum.snapshot_every=10"],
+       "degen": ["num_steps=128"]}
+# the method each is compared with, under the same settings on the same level space
+PEERS = {"maestro": ["curriculum=fsp"], "degen": ["curriculum=dr", "env=dynamic_maze"]}
 
 
 def _mean_se(x) -> dict:
@@ -47,17 +62,18 @@ def _mean_se(x) -> dict:
     return {"mean": float(x.mean()) if len(x) else float("nan"), "se": se, "n": int(len(x))}
 
 
-def _train(method: str, updates: int, seed: int, out: str):
+def _train(method: str, updates: int, seed: int, out: str, choice=None, name=None):
     from hydra import compose, initialize_config_dir
 
     from ued.run.config import CONF_DIR
     from ued.run.logger import read_jsonl
     from ued.train import train
 
-    overrides = [f"curriculum={method}", f"num_updates={updates}", f"seed={seed}", *COMMON, *OWN[method]]
+    choice = choice or [f"curriculum={method}"]
+    overrides = [*choice, f"num_updates={updates}", f"seed={seed}", *COMMON, *OWN[method]]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
-    run_dir = os.path.join(out, method)
+    run_dir = os.path.join(out, name or method)
     start = time.time()
     train(cfg, run_dir)
     return read_jsonl(os.path.join(run_dir, "metrics.jsonl")), run_dir, time.time() - start, overrides
@@ -80,6 +96,29 @@ def quarters(rows, keys, where) -> dict:
     out = {}
     for k in keys:
         out[k] = {"first_quarter": _mean_se([r[k] for r in sel[:q]]), "last_quarter": _mean_se([r[k] for r in sel[-q:]])}
+    return out
+
+
+def last_quarter(rows, keys) -> dict:
+    q = max(1, len(rows) // 4)
+    return {k: _mean_se([r[k] for r in rows[-q:] if k in r]) for k in keys}
+
+
+def against_peer(method: str, rows, updates: int, seed: int, out: str) -> dict:
+    """The method's statistics beside its peer's (``PEERS``), last quarter of each run."""
+    keys = {"maestro": ["return", "solve_rate", "curriculum/win_rate_mean", "replay_fraction", "curriculum/population"],
+            "degen": ["curriculum/level_walls", "curriculum/level_shortest_path", "curriculum/level_solvable",
+                      "return", "solve_rate"]}[method]
+    peer_rows, _, seconds, overrides = _train(method, updates, seed, out, PEERS[method], name=method + "_peer")
+    out = {method: last_quarter(rows, keys), "peer": last_quarter(peer_rows, keys), "peer_overrides": overrides,
+           "peer_seconds": round(seconds, 1)}
+    key = {"maestro": "return", "degen": "curriculum/level_walls"}[method]
+    a, b = out[method][key], out["peer"][key]
+    # MAESTRO: the student beats its matched co-players more (a higher return) than FSP's does;
+    # DEGen: its levels differ from DR's (the statistic's means more than 2 standard errors apart)
+    gap = a["mean"] - b["mean"]
+    out["shows"] = bool(gap > 2 * np.hypot(a["se"], b["se"])) if method == "maestro" else \
+        bool(abs(gap) > 2 * np.hypot(a["se"], b["se"]))
     return out
 
 
@@ -125,6 +164,8 @@ def measure(method: str, updates: int, seed: int, out: str) -> dict:
                                and abs(w["last_quarter"]["mean"] - w["first_quarter"]["mean"]) > 0)
     elif method == "sfl":
         result.update(sfl_intermediate(run_dir))
+    elif method in PEERS:
+        result.update(against_peer(method, rows, updates, seed, out))
     return result
 
 
