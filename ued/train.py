@@ -18,8 +18,9 @@ import logging
 import os
 import signal
 import sys
+import functools
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import hydra
 import jax
@@ -133,130 +134,181 @@ def _note(message: str) -> None:
         print(f"note: {message}", file=sys.stderr)
 
 
-def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: float, stop: SignalStop) -> dict[str, Any]:
-    asked = cfg
-    fell_back = False
-    while True:  # the newest checkpoint that reads and verifies (damaged ones are moved aside)
-        # process 0 chooses it (moving damaged ones aside); the others read the same one
-        found = on_writer(lambda: getattr(find_checkpoint(asked, run_dir, warn=_warn), "path", ""), ConfigError)
-        ckpt = read_checkpoint(found) if found else None
-        cfg = asked
-        if ckpt is not None:
-            cfg, notes = resume_config(ckpt.meta["config"], asked, overrides)
-            check_fixed_sizes(ckpt, cfg)
-        parts = Components(cfg)
-        trainer = parts.trainer
-        k_train, k_eval = jax.random.split(jax.random.key(cfg.seed))
-        keys = jax.random.split(k_train, cfg.num_seeds) if cfg.num_seeds > 1 else k_train
-        shardings = parts.placement.state_sharding(jax.eval_shape(trainer.init, keys))
-        init = jax.jit(trainer.init, out_shardings=shardings)
-        if ckpt is None:
-            break
-        try:
-            state, unsafe = restore_run_state(ckpt, cfg, init, keys, "this run's configuration")
-            state = jax.device_put(state, shardings)
-            break
-        except CheckpointDamaged as e:
-            dest = on_writer(lambda: move_aside(ckpt), CheckpointError)
-            _warn(f"{e}; moved it to {dest} and resuming from the newest intact checkpoint instead")
-            fell_back = True
-    update, wandb_id = 0, None
-    if ckpt is not None:
-        for note in notes:
-            _note(note)
-        if is_writer():
-            note_schedule_change(ckpt, cfg)
-        if fell_back:
-            _note(f"resuming from update {ckpt.update} ({ckpt.path}), the newest intact checkpoint")
-        if unsafe:
-            _warn("resuming with changed settings, so this is not the run the checkpoint started: " + "; ".join(unsafe))
-        update, wandb_id = ckpt.update, ckpt.meta.get("wandb_id")
-        if update > cfg.num_updates:
-            raise ConfigError(f"the checkpoint is at update {update}, past num_updates={cfg.num_updates}")
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+class _Start(NamedTuple):
+    """Where a session starts: the run's configuration and components, and the checkpoint it
+    resumes from (None for a new run) with the state read from it."""
 
+    cfg: DictConfig
+    ckpt: Any
+    state: Any
+    parts: Components
+    keys: Any
+    k_eval: Any
+    shardings: Any
+    init: Any
+    notes: list
+    unsafe: list
+    fell_back: bool
+
+
+def _build(cfg: DictConfig):
+    """The components of ``cfg``, its seeds' keys, the state's shardings and the jitted init."""
+    parts = Components(cfg)
+    k_train, k_eval = jax.random.split(jax.random.key(cfg.seed))
+    keys = jax.random.split(k_train, cfg.num_seeds) if cfg.num_seeds > 1 else k_train
+    shardings = parts.placement.state_sharding(jax.eval_shape(parts.trainer.init, keys))
+    return parts, keys, k_eval, shardings, jax.jit(parts.trainer.init, out_shardings=shardings)
+
+
+def _try_checkpoint(asked: DictConfig, run_dir: str, overrides) -> _Start | None:
+    """The session's start from the newest checkpoint that reads and verifies, or from scratch
+    where there is none; None when that checkpoint's arrays are damaged (it is moved aside, so
+    the next try reads the one before). Process 0 chooses it; the others read the same one."""
+    found = on_writer(lambda: getattr(find_checkpoint(asked, run_dir, warn=_warn), "path", ""), ConfigError)
+    ckpt = read_checkpoint(found) if found else None
+    cfg, notes = asked, []
+    if ckpt is not None:
+        cfg, notes = resume_config(ckpt.meta["config"], asked, overrides)
+        check_fixed_sizes(ckpt, cfg)
+    parts, keys, k_eval, shardings, init = _build(cfg)
+    if ckpt is None:
+        return _Start(cfg, None, None, parts, keys, k_eval, shardings, init, [], [], False)
+    try:
+        state, unsafe = restore_run_state(ckpt, cfg, init, keys, "this run's configuration")
+    except CheckpointDamaged as e:
+        dest = on_writer(lambda: move_aside(ckpt), CheckpointError)
+        _warn(f"{e}; moved it to {dest} and resuming from the newest intact checkpoint instead")
+        return None
+    state = jax.device_put(state, shardings)
+    return _Start(cfg, ckpt, state, parts, keys, k_eval, shardings, init, notes, unsafe, False)
+
+
+def _start(asked: DictConfig, run_dir: str, overrides) -> _Start:
+    """The newest intact checkpoint's start (damaged ones are moved aside one by one), or a new run's."""
+    fell_back = False
+    while (start := _try_checkpoint(asked, run_dir, overrides)) is None:
+        fell_back = True
+    return start._replace(fell_back=fell_back)
+
+
+def _resumed_at(start: _Start) -> tuple[int, str | None]:
+    """The update the session starts at and the run's wandb id, saying what the resume changed."""
+    ckpt, cfg = start.ckpt, start.cfg
+    if ckpt is None:
+        return 0, None
+    for note in start.notes:
+        _note(note)
+    if is_writer():
+        note_schedule_change(ckpt, cfg)
+    if start.fell_back:
+        _note(f"resuming from update {ckpt.update} ({ckpt.path}), the newest intact checkpoint")
+    if start.unsafe:
+        _warn("resuming with changed settings, so this is not the run the checkpoint started: " + "; ".join(start.unsafe))
+    if ckpt.update > cfg.num_updates:
+        raise ConfigError(f"the checkpoint is at update {ckpt.update}, past num_updates={cfg.num_updates}")
+    return ckpt.update, ckpt.meta.get("wandb_id")
+
+
+def _open_logs(cfg: DictConfig, run_dir: str, resolved: dict, update: int, resumed: bool, wandb_id):
+    """Process 0's logs: ``metrics.jsonl`` and ``eval.jsonl`` cut back to the checkpoint (rows after
+    it are produced again), the config written, the logger opened. Returns ``(logger, notes)``."""
+    notes = []
+    for name in ("metrics.jsonl", "eval.jsonl"):
+        path = os.path.join(run_dir, name)
+        try:
+            notes.append(repair_jsonl(path))
+            truncate_jsonl(path, update if resumed else -1)
+        except LogFileError as e:
+            raise ConfigError(str(e)) from None
+    with open(os.path.join(run_dir, "config.yaml.tmp"), "w") as f:  # written aside, then renamed
+        f.write(OmegaConf.to_yaml(cfg, resolve=True))
+    os.replace(os.path.join(run_dir, "config.yaml.tmp"), os.path.join(run_dir, "config.yaml"))
+    wandb_cfg = None
+    if cfg.logger.wandb:
+        wandb_cfg = dict(OmegaConf.to_container(cfg.logger, resolve=True))
+        wandb_cfg.setdefault("name", os.path.basename(os.path.normpath(run_dir)))
+        wandb_cfg["id"] = wandb_id
+    return RunLogger(run_dir, resolved, wandb_cfg), "\n".join(n for n in notes if n)
+
+
+def _nonfinite_error(bad, saved_at, run_dir: str) -> NonFiniteError:
+    row, metric = bad
+    where = f" (seed {row['seed']})" if "seed" in row else ""
+    what = "non-finite parameters" if metric == "nonfinite" else f"{metric}={row[metric]}"
+    kept = (f"the last good checkpoint is update {saved_at} in {run_dir}/checkpoints"
+            if saved_at is not None else "no checkpoint had been saved yet")
+    return NonFiniteError(f"update {row['update']}{where}: {what}; the run stopped and {kept}. "
+                          "Set on_nonfinite=skip to skip such updates instead")
+
+
+def _eval_now(evaluate, params, levels, update: int, *, start: _Start, run_dir: str, logger, progress, curriculum):
+    """One held-out evaluation at ``update``: logged (with media where configured) and shown."""
+    cfg, parts = start.cfg, start.parts
+    if evaluate is None:
+        return {}
+    key = jax.random.fold_in(start.k_eval, update)
+    ev_keys = jax.random.split(key, cfg.num_seeds) if cfg.num_seeds > 1 else key
+    result = to_host(evaluate(params, ev_keys))
+    row = eval_row(result, parts.level_space.held_out_names, update, update * parts.trainer.steps_per_update,
+                   cfg.num_seeds > 1, tuple(cfg.eval.get("cvar_alphas", ())))
+    media = {}
+    if cfg.eval.render and levels is not None:  # several processes: gathered by all, drawn by process 0
+        lv, cur = (to_host(levels), to_host(curriculum)) if jax.process_count() > 1 else (levels, curriculum)
+        media = json.loads(on_writer(lambda: json.dumps(write_eval_media(parts, result, lv, update, run_dir, cur))))
+    logger.log_eval(row, media)
+    progress.heldout(update, row)
+    return row
+
+
+def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: float, stop: SignalStop) -> dict[str, Any]:
+    began = _start(cfg, run_dir, overrides)
+    cfg, ckpt, parts, trainer = began.cfg, began.ckpt, began.parts, began.parts.trainer
+    update, wandb_id = _resumed_at(began)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
     logger = _NoLogger()  # what the processes other than 0 log with
 
-    def open_logs():  # process 0: logs cut back to the checkpoint, the config, the logger
+    def open_logs():
         nonlocal logger
-        notes = []
-        for name in ("metrics.jsonl", "eval.jsonl"):  # rows after the checkpoint are produced again
-            path = os.path.join(run_dir, name)
-            try:
-                notes.append(repair_jsonl(path))
-                truncate_jsonl(path, update if ckpt is not None else -1)
-            except LogFileError as e:
-                raise ConfigError(str(e)) from None
-        with open(os.path.join(run_dir, "config.yaml.tmp"), "w") as f:  # written aside, then renamed
-            f.write(OmegaConf.to_yaml(cfg, resolve=True))
-        os.replace(os.path.join(run_dir, "config.yaml.tmp"), os.path.join(run_dir, "config.yaml"))
-        wandb_cfg = None
-        if cfg.logger.wandb:
-            wandb_cfg = dict(OmegaConf.to_container(cfg.logger, resolve=True))
-            wandb_cfg.setdefault("name", os.path.basename(os.path.normpath(run_dir)))
-            wandb_cfg["id"] = wandb_id
-        logger = RunLogger(run_dir, resolved, wandb_cfg)
-        return "\n".join(n for n in notes if n)
+        logger, notes = _open_logs(cfg, run_dir, resolved, update, ckpt is not None, wandb_id)
+        return notes
     for note in on_writer(open_logs, ConfigError).splitlines():
         _note(note)
-    chunk = jax.jit(trainer.chunk, donate_argnums=0, static_argnames="length", out_shardings=(shardings, None, None))
+    chunk = jax.jit(trainer.chunk, donate_argnums=0, static_argnames="length", out_shardings=(began.shardings, None, None))
     evaluate = jax.jit(trainer.evaluate) if trainer.evaluate is not None else None
-    if ckpt is None:
-        state = init(keys)
+    state = began.init(began.keys) if ckpt is None else began.state
     progress = TrainProgress(cfg.num_updates, cfg.progress, start_update=update, quiet=not is_writer())
+    do_eval = functools.partial(_eval_now, evaluate, start=began, run_dir=run_dir, logger=logger, progress=progress)
     summary, levels, last, last_eval = {}, None, [], {}
     saved_at = update if ckpt is not None else None
     session_end = cfg.num_updates if cfg.session_updates is None else min(cfg.num_updates, update + cfg.session_updates)
 
-    def do_eval(update, levels):
-        if evaluate is None:
-            return {}
-        key = jax.random.fold_in(k_eval, update)
-        ev_keys = jax.random.split(key, cfg.num_seeds) if cfg.num_seeds > 1 else key
-        result = to_host(evaluate(state.params, ev_keys))
-        row = eval_row(result, parts.level_space.held_out_names, update, update * trainer.steps_per_update,
-                        cfg.num_seeds > 1, tuple(cfg.eval.get("cvar_alphas", ())))
-        media = {}
-        if cfg.eval.render and levels is not None:  # several processes: gathered by all, drawn by process 0
-            lv, cur = (to_host(levels), to_host(state.curriculum)) if jax.process_count() > 1 else (levels, state.curriculum)
-            media = json.loads(on_writer(lambda: json.dumps(write_eval_media(parts, result, lv, update, run_dir, cur))))
-        logger.log_eval(row, media)
-        progress.heldout(update, row)
-        return row
-
     def save(update):
         meta = {"env_steps": update * trainer.steps_per_update,
-                "curriculum_env_steps": to_host(state.curriculum_env_steps).value(), "config": resolved, "wandb_id": logger.wandb_id, "ued_version": __version__}
+                "curriculum_env_steps": to_host(state.curriculum_env_steps).value(), "config": resolved,
+                "wandb_id": logger.wandb_id, "ued_version": __version__}
         save_checkpoint(run_dir, update, state, meta, cfg.keep_checkpoints)
 
     try:
         stopping = any_process(stop.signal is not None)  # several processes stop together
         if ckpt is None and not stopping:
-            last_eval = do_eval(0, None)  # the untrained policy, for reference
+            last_eval = do_eval(state.params, None, 0, curriculum=state.curriculum)  # the untrained policy, for reference
         while update < session_end and not stopping:
             # chunks end on multiples of the chunk size (where evaluations and checkpoints fall), or
             # at the end: a shorter first or last chunk (a resume off the grid, num_updates not a
             # multiple) compiles once more
             length = min(update - update % parts.chunk_size + parts.chunk_size, session_end) - update
             state, metrics, levels = chunk(state, jnp.int32(update), length=length)
-            metrics = to_host(metrics)
-            rows = update_rows(metrics, update, trainer.steps_per_update,
+            rows = update_rows(to_host(metrics), update, trainer.steps_per_update,
                                to_host(state.curriculum_env_steps).value(), cfg.num_seeds)
             logger.log_updates(rows)
             bad = first_nonfinite(rows) if cfg.on_nonfinite == "stop" else None
             if bad is not None:
-                row, metric = bad
-                where = f" (seed {row['seed']})" if "seed" in row else ""
-                what = "non-finite parameters" if metric == "nonfinite" else f"{metric}={row[metric]}"
-                kept = (f"the last good checkpoint is update {saved_at} in {run_dir}/checkpoints"
-                        if saved_at is not None else "no checkpoint had been saved yet")
-                raise NonFiniteError(f"update {row['update']}{where}: {what}; the run stopped and {kept}. "
-                                     "Set on_nonfinite=skip to skip such updates instead")
+                raise _nonfinite_error(bad, saved_at, run_dir)
             update += length
             last = [r for r in rows if r["update"] == update]
             progress.update(update, update * trainer.steps_per_update, float(np.mean([r["solve_rate"] for r in last])))
             if (cfg.eval.every and update % cfg.eval.every == 0) or update == cfg.num_updates:
-                last_eval = do_eval(update, levels)
+                last_eval = do_eval(state.params, levels, update, curriculum=state.curriculum)
             stopping = any_process(stop.signal is not None)
             if ((cfg.checkpoint_every and update % cfg.checkpoint_every == 0) or update in (session_end, cfg.num_updates)
                     or stopping):

@@ -522,14 +522,15 @@ class Components:
 
 
 def placement(cfg: DictConfig):
-    """The run's ``ued.run.devices.Placement`` from ``devices``, ``shard`` and ``distributed``.
+    """The run's ``ued.run.devices.Placement`` from ``devices`` and ``shard`` over the devices
+    this process sees (all processes' after ``jax.distributed`` started: ``ued.train`` starts
+    it, once, before anything touches a device; building components never does).
 
     Raises:
         ConfigError: when the devices or the split do not fit the run's sizes.
     """
-    from ued.run.devices import DeviceConfigError, make_placement, start_distributed
+    from ued.run.devices import DeviceConfigError, make_placement
 
-    start_distributed(bool(cfg.get("distributed", False)))
     try:
         return make_placement(cfg.get("devices", "all"), cfg.get("shard", "auto"), cfg.num_seeds, cfg.num_envs)
     except DeviceConfigError as e:
