@@ -4,6 +4,7 @@
     python experiments/benchmark.py train [HYDRA OVERRIDES ...] --updates 10 --json dr.json
     python experiments/benchmark.py components --json components.json
     python experiments/benchmark.py evaluate [--run-dir RUN] --levels 10000 --episodes 10 --json eval.json
+    python experiments/benchmark.py eval-speed maze jaxnav jaxnav_multi xland navix --lanes 32 --json eval_speed.json
     python experiments/benchmark.py xland-tables --rulesets 1000000 --json xland.json
     python experiments/benchmark.py update-gap --rounds 5 --updates 4 --seeds 4 --json gap.json
     python experiments/benchmark.py adapters [SPACES ...] --num-envs 4096 --num-steps 64 --json adapters.json
@@ -22,6 +23,10 @@ Subcommands:
                 default LSTM agent (untrained: every episode runs to the time limit, the worst
                 case) or a trained run's agent (``--run-dir``): levels x episodes per second, env
                 steps per second, peak memory.
+    eval-speed  per level space, env steps per second of training's rollout, of training's
+                held-out evaluator and of the CVaR passes' success evaluator, on the same number
+                of parallel episodes of the space's time limit (untrained default agent), in
+                alternating rounds; the ratios evaluator / training per env step.
     xland-tables  compile time, program size and memory of an XLand DR update drawing from a
                 synthetic table of ``--rulesets`` rulesets, with the package's sampler (tables
                 closed over: embedded in the program) and with ued's (tables on the host).
@@ -585,6 +590,69 @@ def bench_evaluate(args) -> dict:
             "peak_rss_mib": peak_rss_mib()}
 
 
+def _eval_space_config(space: str, lanes: int, tmp: str):
+    """The default config of ``space`` (XLand on a local 3-ruleset benchmark file: no download)."""
+    from hydra import compose, initialize_config_dir
+
+    from ued.run.config import CONF_DIR
+
+    extra = []
+    if space == "xland":
+        sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        from tests.envs.xland.test_xland import write_benchmark
+
+        write_benchmark(os.path.join(tmp, "xland.pkl"))
+        extra = [f"env.path={os.path.join(tmp, 'xland.pkl')}", "env.test_fraction=0"]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=[f"env={space}", f"num_envs={lanes}", "eval.random_levels=0",
+                                                        *extra])
+
+
+def bench_eval_speed(args) -> dict:
+    """Env steps per second of the evaluation against training's rollout on each level space,
+    all on ``--lanes`` parallel episodes of the space's time limit with the untrained default agent:
+    the training rollout (``Trainer.rollout``, auto-replay), the held-out evaluator of training
+    (``make_level_evaluator``: greedy and sampled, ``--attempts`` per level) and the CVaR passes'
+    success evaluator (``make_success_evaluator``, its computed steps counted), timed in
+    alternating rounds; the ratios are evaluator / training per env step."""
+    import tempfile
+
+    from ued.evaluate import make_level_evaluator, make_success_evaluator, sample_eval_levels
+    from ued.run.config import Components
+
+    out = {}
+    for space in args.spaces:
+        with tempfile.TemporaryDirectory() as tmp:
+            parts = Components(_eval_space_config(space, args.lanes, tmp))
+        ls, agent, steps = parts.level_space, parts.agent, parts.level_space.env.max_episode_steps
+        params = jax.jit(parts.trainer.init)(jax.random.key(0)).params
+        n = args.lanes // args.attempts
+        levels = jax.tree.map(jnp.asarray, sample_eval_levels(ls, n)[0])
+        lanes = jax.tree.map(lambda x: jnp.repeat(x, args.attempts, axis=0), levels)
+        train = jax.jit(lambda p, lv, k: parts.trainer.rollout(p, lv, k, steps)[0].rewards)
+        heldout = jax.jit(make_level_evaluator(ls.env, agent, args.attempts))
+        success = jax.jit(make_success_evaluator(ls.env, agent, args.attempts, parallel_episodes=args.lanes,
+                                                 return_steps=True))
+        fns = {"train_rollout": (lambda k: train(params, lanes, k), n * args.attempts * steps),
+               "heldout": (lambda k: heldout(params, levels, k), 2 * n * args.attempts * steps),
+               "cvar_pass": (lambda k: success(params, levels, k), None)}
+        times = {name: [] for name in fns}
+        done = {name: 0 for name in fns}
+        for r in range(args.rounds + 1):  # round 0 compiles
+            for name, (fn, count) in fns.items():
+                t0 = time.perf_counter()
+                result = jax.block_until_ready(fn(jax.random.key(r)))
+                if r:
+                    times[name].append(time.perf_counter() - t0)
+                    done[name] += count if count is not None else int(result[1])
+        sps = {name: done[name] / sum(times[name]) for name in fns}
+        out[space] = {"max_steps": steps, "lanes": n * args.attempts, **{f"{k}_steps_per_s": v for k, v in sps.items()},
+                      "heldout_vs_train": sps["heldout"] / sps["train_rollout"],
+                      "cvar_pass_vs_train": sps["cvar_pass"] / sps["train_rollout"]}
+        print(space, {k: round(v, 3) for k, v in out[space].items()}, flush=True)
+    return {"spaces": out, "rounds": args.rounds, "attempts": args.attempts}
+
+
 def bench_xland_tables(args) -> dict:
     """Compile cost of XLand training with a large ruleset table: the package's sampler (the
     tables closed over, so embedded in the program) against ours (tables on the host)."""
@@ -820,6 +888,12 @@ def main(argv=None) -> None:
     p_eval.add_argument("--episodes", type=int, default=10)
     p_eval.add_argument("--parallel-episodes", type=int, default=8192)
     p_eval.add_argument("--json", default=None)
+    p_es = sub.add_parser("eval-speed", help="env steps/s of the evaluators against training's rollout, per space")
+    p_es.add_argument("spaces", nargs="*", default=["maze", "jaxnav", "jaxnav_multi", "xland", "navix"])
+    p_es.add_argument("--lanes", type=int, default=32, help="parallel episodes of each")
+    p_es.add_argument("--attempts", type=int, default=2, help="episodes per level of the evaluators")
+    p_es.add_argument("--rounds", type=int, default=3)
+    p_es.add_argument("--json", default=None)
     p_xl = sub.add_parser("xland-tables", help="XLand compile cost with a large ruleset table")
     p_xl.add_argument("--rulesets", type=int, default=1_000_000)
     p_xl.add_argument("--max-rules", type=int, default=9, help="rules per ruleset in the synthetic table")
@@ -871,7 +945,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     result = {"pair": bench_pair, "trees": bench_trees, "program": bench_program, "results": bench_results, "adapters": bench_adapters, "update-gap": bench_update_gap, "env": bench_env, "train": bench_train, "components": bench_components,
-              "evaluate": bench_evaluate, "xland-tables": bench_xland_tables}[args.which](args)
+              "evaluate": bench_evaluate, "eval-speed": bench_eval_speed, "xland-tables": bench_xland_tables}[args.which](args)
     result["machine"] = machine()
     width = max(len(k) for k in result)
     for k, v in result.items():

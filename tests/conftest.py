@@ -39,3 +39,14 @@ def compilation_cache(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+@pytest.fixture(autouse=True)
+def fresh_components():
+    """Each test builds its own components: ``build_components`` reuses them only within a test (a
+    run and its resumption), never across tests (one may patch what another built)."""
+    from ued.run import config
+
+    config._BUILT.clear()
+    yield
+    config._BUILT.clear()

@@ -335,7 +335,7 @@ def _evaluate(params, key, *, eval_sets, evaluator, success, place):
 def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, ppo: PPOConfig, *, num_envs: int,
                num_steps: int, num_updates: int, updates_per_chunk: int, num_seeds: int = 1,
                eval_attempts: int = 10, eval_random_levels: int = 0, skip_nonfinite: bool = False,
-               shard_levels: Callable | None = None) -> Trainer:
+               shard_levels: Callable | None = None, evaluation: bool = True) -> Trainer:
     """Builds the training functions from already-instantiated components.
 
     Args:
@@ -360,6 +360,7 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
             curriculum's own rollouts through ``Student.rollout``, evaluation): a sharding
             constraint that splits the environment axis over devices
             (``ued.run.devices.Placement.constrain_levels``); None for one device.
+        evaluation: False: no held-out evaluation is built (``Trainer.evaluate`` is None).
 
     Returns:
         A ``Trainer``.
@@ -389,7 +390,7 @@ def make_train(level_space: LevelSpace, curriculum: Curriculum, agent: Agent, pp
                                    make_student=make_student, num_envs=num_envs, num_steps=num_steps)
     chunk = functools.partial(_chunk, one_update=one_update, default_length=updates_per_chunk)
     evaluate = make_evaluate(level_space, agent, attempts=eval_attempts, random_levels=eval_random_levels,
-                             shard_levels=shard_levels)
+                             shard_levels=shard_levels) if evaluation else None
     if num_seeds > 1:
         # seed by seed, not vmapped: a vmapped init batches the orthogonal initialisers' QR
         # decompositions, and jaxlib's CPU kernel for a batched QR can deadlock when two run at

@@ -32,8 +32,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from ued import __version__
 from ued.run.checkpoint import (CheckpointDamaged, CheckpointError, checkpoint_dirs, move_aside, read_checkpoint,
                                  save_checkpoint)
-from ued.run.config import (CONF_DIR, CONF_PACKAGE, Components, ConfigError, check_launcher, check_overrides,
-                            check_resume, check_run_dir, check_run_dir_override, normalise_preset, preflight)
+from ued.run.config import (CONF_DIR, CONF_PACKAGE, Components, ConfigError, build_components, check_launcher,
+                            check_overrides, check_resume, check_run_dir, check_run_dir_override, normalise_preset, preflight)
 from ued.run.devices import any_process, broadcast_text, is_writer, on_writer, start_distributed, to_host
 from ued.run.lock import RunLock
 from ued.run.logger import LogFileError, RunLogger, repair_jsonl, truncate_jsonl
@@ -153,7 +153,7 @@ class _Start(NamedTuple):
 
 def _build(cfg: DictConfig):
     """The components of ``cfg``, its seeds' keys, the state's shardings and the jitted init."""
-    parts = Components(cfg)
+    parts = build_components(cfg)
     k_train, k_eval = jax.random.split(jax.random.key(cfg.seed))
     keys = jax.random.split(k_train, cfg.num_seeds) if cfg.num_seeds > 1 else k_train
     shardings = parts.placement.state_sharding(jax.eval_shape(parts.trainer.init, keys))
@@ -241,11 +241,45 @@ def _nonfinite_error(bad, saved_at, run_dir: str) -> NonFiniteError:
                           "Set on_nonfinite=skip to skip such updates instead")
 
 
+def eval_env_steps(cfg: DictConfig, parts: Components) -> int:
+    """The env steps one held-out evaluation of the run computes, at most: every seed's greedy and
+    sampled ``eval.attempts`` episodes of ``max_episode_steps`` on each named and random level,
+    and the CVaR protocol's two passes of as many episodes on the random levels. 0 without one."""
+    if parts.trainer.evaluate is None:
+        return 0
+    ls = parts.level_space
+    named = len(ls.held_out_names) if ls.held_out is not None else 0
+    episodes = 2 * (named + cfg.eval.random_levels) + 2 * cfg.eval.random_levels
+    return cfg.num_seeds * cfg.eval.attempts * ls.env.max_episode_steps * episodes
+
+
+def eval_updates(cfg: DictConfig, first: int, last: int) -> list[int]:
+    """The updates in ``[first, last]`` a session from update ``first`` to ``last`` evaluates at."""
+    if not cfg.eval.get("enabled", True):
+        return []
+    out = [0] if first == 0 and cfg.eval.get("at_start", True) else []
+    return out + [u for u in range(first + 1, last + 1) if (cfg.eval.every and u % cfg.eval.every == 0)
+                  or u == cfg.num_updates]
+
+
+def _note_eval_cost(cfg: DictConfig, parts: Components, first: int, last: int) -> None:
+    """A note when the session's evaluations cost more env steps than its training rollouts."""
+    per_eval, when = eval_env_steps(cfg, parts), eval_updates(cfg, first, last)
+    evaluating, training = per_eval * len(when), (last - first) * parts.trainer.steps_per_update * cfg.num_seeds
+    if evaluating > training:
+        _note(f"the held-out evaluation will cost up to {evaluating:,} env steps ({len(when)} evaluation(s) of up to "
+              f"{per_eval:,}), more than this session's {training:,} training steps: eval.random_levels="
+              f"{cfg.eval.random_levels}, eval.attempts={cfg.eval.attempts}, eval.every={cfg.eval.every} and "
+              f"eval.at_start={str(cfg.eval.get('at_start', True)).lower()} size it; eval.enabled=false turns it off")
+
+
 def _eval_now(evaluate, params, levels, update: int, *, start: _Start, run_dir: str, logger, progress, curriculum):
     """One held-out evaluation at ``update``: logged (with media where configured) and shown."""
     cfg, parts = start.cfg, start.parts
     if evaluate is None:
         return {}
+    began = time.perf_counter()
+    progress.eval_started(update, eval_env_steps(cfg, parts))
     key = jax.random.fold_in(start.k_eval, update)
     ev_keys = jax.random.split(key, cfg.num_seeds) if cfg.num_seeds > 1 else key
     result = to_host(evaluate(params, ev_keys))
@@ -256,6 +290,7 @@ def _eval_now(evaluate, params, levels, update: int, *, start: _Start, run_dir: 
         lv, cur = (to_host(levels), to_host(curriculum)) if jax.process_count() > 1 else (levels, curriculum)
         media = json.loads(on_writer(lambda: json.dumps(write_eval_media(parts, result, lv, update, run_dir, cur))))
     logger.log_eval(row, media)
+    progress.eval_finished(update, time.perf_counter() - began)
     progress.heldout(update, row)
     return row
 
@@ -276,11 +311,14 @@ def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: fl
     chunk = jax.jit(trainer.chunk, donate_argnums=0, static_argnames="length", out_shardings=(began.shardings, None, None))
     evaluate = jax.jit(trainer.evaluate) if trainer.evaluate is not None else None
     state = began.init(began.keys) if ckpt is None else began.state
+    session_end = cfg.num_updates if cfg.session_updates is None else min(cfg.num_updates, update + cfg.session_updates)
+    if is_writer():
+        _note_eval_cost(cfg, parts, update, session_end)
+    when = set(eval_updates(cfg, update, session_end))
     progress = TrainProgress(cfg.num_updates, cfg.progress, start_update=update, quiet=not is_writer())
     do_eval = functools.partial(_eval_now, evaluate, start=began, run_dir=run_dir, logger=logger, progress=progress)
     summary, levels, last, last_eval = {}, None, [], {}
     saved_at = update if ckpt is not None else None
-    session_end = cfg.num_updates if cfg.session_updates is None else min(cfg.num_updates, update + cfg.session_updates)
 
     def save(update):
         meta = {"env_steps": update * trainer.steps_per_update,
@@ -290,7 +328,7 @@ def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: fl
 
     try:
         stopping = any_process(stop.signal is not None)  # several processes stop together
-        if ckpt is None and not stopping:
+        if 0 in when and not stopping:
             last_eval = do_eval(state.params, None, 0, curriculum=state.curriculum)  # the untrained policy, for reference
         while update < session_end and not stopping:
             # chunks end on multiples of the chunk size (where evaluations and checkpoints fall), or
@@ -307,7 +345,7 @@ def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: fl
             update += length
             last = [r for r in rows if r["update"] == update]
             progress.update(update, update * trainer.steps_per_update, float(np.mean([r["solve_rate"] for r in last])))
-            if (cfg.eval.every and update % cfg.eval.every == 0) or update == cfg.num_updates:
+            if update in when:
                 last_eval = do_eval(state.params, levels, update, curriculum=state.curriculum)
             stopping = any_process(stop.signal is not None)
             if ((cfg.checkpoint_every and update % cfg.checkpoint_every == 0) or update in (session_end, cfg.num_updates)
@@ -321,7 +359,8 @@ def _train(cfg: DictConfig, run_dir: str, overrides: list[str] | None, start: fl
         progress.close()
         logger.close()
     summary.update(update=update, complete=update == cfg.num_updates, interrupted=stop.signal_name, run_dir=run_dir,
-                   resumed_from=ckpt.update if ckpt is not None else None, seconds=time.perf_counter() - start)
+                   resumed_from=ckpt.update if ckpt is not None else None, seconds=time.perf_counter() - start,
+                   eval_seconds=progress.eval_seconds)
     return summary
 
 
@@ -377,7 +416,8 @@ def run_command(cfg: DictConfig, run_dir: str, overrides: list[str] | None = Non
         print(f"already complete: {run_dir} holds all {cfg.num_updates} updates (raise num_updates to extend it)")
         return 0
     nan = float("nan")
-    print(f"done: {cfg.num_updates} updates in {summary['seconds']:.0f} s; final train solve rate "
+    print(f"done: {cfg.num_updates} updates in {summary['seconds']:.0f} s ({summary['eval_seconds']:.0f} s of it in "
+          f"held-out evaluation); final train solve rate "
           f"{summary.get('solve_rate', nan):.3f}; held-out solve rate (greedy/sampled): named levels "
           f"{summary.get('eval/named/greedy/solve_rate_mean', nan):.3f}/{summary.get('eval/named/sampled/solve_rate_mean', nan):.3f}, "
           f"random levels {summary.get('eval/random/greedy/solve_rate_mean', nan):.3f}/"

@@ -13,12 +13,13 @@ from tests.extras import PACKAGES, require
 from tests.tiny import ENV_STEPS, GENERAL_CURRICULA, shrink  # noqa: F401
 
 # The curricula an adapter is trained with: one for each part of a level space a curriculum uses
-# (DR: the generator and the evaluation; PLR: a replay buffer keyed on the level and a score of
-# the student's rollout; ACCEL: the mutator; SFL: the student's sampling rollouts and the top-K
-# buffer; PAIRED, where the space has an editor: tests of its own). Robust PLR and score-weighted
-# DR use nothing of a level space that these do not (they are tested on the maze by
-# tests/test_contract.py); a new curriculum that needs another part of a level space joins here.
-CURRICULA = [c for c in ("dr", "plr", "accel", "sfl", "paired") if c in GENERAL_CURRICULA]
+# (DR: the generator and the evaluation, whose run the CVaR evaluator then reads; ACCEL: a replay
+# buffer keyed on the level, a score of the student's rollout and the mutator; SFL: the student's
+# sampling rollouts and the top-K buffer; PAIRED, where the space has an editor: tests of its own).
+# PLR, robust PLR and score-weighted DR use nothing of a level space that these do not (ACCEL's
+# replay is PLR's; they are tested on the maze by tests/test_contract.py); a new curriculum that
+# needs another part of a level space joins here.
+CURRICULA = [c for c in ("dr", "accel", "sfl", "paired") if c in GENERAL_CURRICULA]
 from ued.evaluate.run import evaluate_runs
 from ued.run.logger import read_jsonl
 from ued.train import CONF_DIR, ConfigError, train
@@ -110,11 +111,10 @@ def check_paired_refused(space, tmp_path, request):
         train(overrides(space, path, "curriculum=paired"), str(tmp_path))
 
 
-def check_cvar(space, tmp_path, request):
-    """The CVaR evaluator on a 1-update run; returns its summary and levels.csv."""
-    require(*PACKAGES[space])
-    path = xland_path(space, request)
-    train(overrides(space, path, "num_updates=1"), str(tmp_path / "run"))
+def check_dr_and_cvar(space, tmp_path, request):
+    """DR's 2-update run (``check_training``), then the CVaR evaluator on it; returns the
+    evaluator's summary of the seed and its levels.csv."""
+    check_training(space, "dr", tmp_path / "run", request)
     [summary] = evaluate_runs([str(tmp_path / "run")], num_levels=20, episodes=2, alphas=[10, 100],
                               parallel_episodes=16, verbose=False)
     assert summary["level_space"] == space and summary["num_levels"] == 20

@@ -3,9 +3,9 @@ evaluator on gymnax's classic control through config only (2 updates each)."""
 
 import pytest
 
-from tests.envs.external import CURRICULA, DOCUMENTED, check_cvar, check_paired_refused, check_training
+from tests.envs.external import CURRICULA, DOCUMENTED, check_dr_and_cvar, check_paired_refused, check_training
 
-RUNS = [("cartpole", c) for c in CURRICULA if c != "paired" and ("cartpole", c) not in DOCUMENTED] + [("acrobot", "dr"), ("pendulum", "accel")]
+RUNS = [("cartpole", c) for c in CURRICULA if c not in ("paired", "dr") and ("cartpole", c) not in DOCUMENTED] + [("acrobot", "dr"), ("pendulum", "accel")]
 
 
 @pytest.mark.slow
@@ -19,8 +19,8 @@ def test_paired_is_refused_on_cartpole(tmp_path, request):
 
 
 @pytest.mark.slow
-def test_the_cvar_evaluator_runs_on_cartpole(tmp_path, request):
-    s, levels = check_cvar("cartpole", tmp_path, request)
+def test_dr_trains_on_cartpole_and_the_cvar_evaluator_reads_its_run(tmp_path, request):
+    s, levels = check_dr_and_cvar("cartpole", tmp_path, request)
     assert set(s["named"]) == {"length=0.05,masspole=0.05", "length=0.05,masspole=10", "length=10,masspole=0.05",
                                "length=10,masspole=10", "default"}  # the held-out grid, by name
     assert ((0.01 <= levels["length"]) & (levels["length"] <= 10.01)).all()  # each level's parameters

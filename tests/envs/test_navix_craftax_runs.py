@@ -3,9 +3,9 @@ evaluator on NAVIX, through config only (2 updates each)."""
 
 import pytest
 
-from tests.envs.external import CURRICULA, DOCUMENTED, check_cvar, check_paired, check_training
+from tests.envs.external import CURRICULA, DOCUMENTED, check_dr_and_cvar, check_paired, check_training
 
-RUNS = [("navix", c) for c in CURRICULA if c != "paired" and ("navix", c) not in DOCUMENTED] + [("craftax", "dr"), ("craftax", "accel")]
+RUNS = [("navix", c) for c in CURRICULA if c not in ("paired", "dr") and ("navix", c) not in DOCUMENTED] + [("craftax", "dr"), ("craftax", "accel")]
 
 
 @pytest.mark.slow
@@ -21,7 +21,7 @@ def test_paired_designs_navix_levels(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_cvar_evaluator_runs_on_navix(tmp_path, request):
-    s, levels = check_cvar("navix", tmp_path, request)
+def test_dr_trains_on_navix_and_the_cvar_evaluator_reads_its_run(tmp_path, request):
+    s, levels = check_dr_and_cvar("navix", tmp_path, request)
     assert set(s["named"]) == {"Navix-Empty-8x8-v0"}  # the package's fixed layout, by name
     assert (levels["has_door"] == 1).all() and (levels["walls"] >= 5).all()  # the package's DoorKey layouts

@@ -8,6 +8,7 @@ key, the value and what is allowed.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -35,6 +36,8 @@ class ConfigError(ValueError):
 # ---------------------------------------------------------------------------------------
 @dataclass
 class EvalSchema:
+    enabled: bool = True
+    at_start: bool = True
     every: int = 50
     attempts: int = 10
     render: bool = True
@@ -518,7 +521,57 @@ class Components:
             num_updates=cfg.num_updates, updates_per_chunk=self.chunk_size, num_seeds=cfg.num_seeds,
             eval_attempts=cfg.eval.attempts, eval_random_levels=cfg.eval.random_levels,
             skip_nonfinite=cfg.get("on_nonfinite", "stop") == "skip",
-            shard_levels=self.placement.constrain_levels if self.placement.mode == "envs" else None)
+            shard_levels=self.placement.constrain_levels if self.placement.mode == "envs" else None,
+            evaluation=bool(cfg.eval.get("enabled", True)))
+
+
+_BUILT: "OrderedDict[str, Components]" = OrderedDict()
+BUILT_KEEP = 2  # the configurations whose built components a process keeps
+# settings of the session, not of the components: where and how a run is written and resumed
+SESSION_KEYS = ("logger", "seed", "progress", "run_dir", "checkpoint_every", "keep_checkpoints", "resume",
+                "session_updates", "notes")
+SESSION_EVAL_KEYS = ("at_start", "every", "render", "render_levels", "cvar_alphas")
+
+
+def _build_key(cfg: DictConfig) -> str:
+    import jax
+
+    tree = OmegaConf.to_container(cfg, resolve=True)
+    for k in SESSION_KEYS:
+        tree.pop(k, None)
+    for k in SESSION_EVAL_KEYS:
+        (tree.get("eval") or {}).pop(k, None)
+    where = [d.id for d in jax.devices()], jax.process_index()
+    return yaml.safe_dump([tree, where], sort_keys=True)
+
+
+def build_components(cfg: DictConfig) -> Components:
+    """``Components(cfg)``, reused when this process built the same components (the configuration
+    resolved, less the session's settings: ``SESSION_KEYS``, ``eval.`` ``SESSION_EVAL_KEYS``) on
+    the same devices among its last ``BUILT_KEEP`` configurations. The components are pure
+    functions, and the same function objects let ``jax.jit`` reuse their traced and compiled
+    programs: a run resumed or reloaded in the same process is not compiled again. ``cfg`` is
+    validated every time; the result's ``cfg`` is ``cfg``.
+
+    Raises:
+        ConfigError: as ``Components``.
+    """
+    import copy
+
+    try:
+        key = _build_key(cfg)
+    except Exception:  # noqa: BLE001 - an interpolation that does not resolve: Components says what is wrong
+        return Components(cfg)
+    if key not in _BUILT:
+        _BUILT[key] = Components(cfg)
+        while len(_BUILT) > BUILT_KEEP:
+            _BUILT.popitem(last=False)
+        return _BUILT[key]
+    validate(cfg)
+    _BUILT.move_to_end(key)
+    parts = copy.copy(_BUILT[key])
+    parts.cfg = cfg
+    return parts
 
 
 def placement(cfg: DictConfig):

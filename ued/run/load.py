@@ -9,7 +9,7 @@ import jax
 from omegaconf import DictConfig, OmegaConf
 
 from ued.run.checkpoint import CheckpointDamaged, CheckpointError, CheckpointInfo, checkpoint_dirs, latest_checkpoint, read_checkpoint
-from ued.run.config import Components, ConfigError
+from ued.run.config import ConfigError, build_components
 from ued.run.resume import restore_run_state
 
 
@@ -112,7 +112,7 @@ def load(run_dir: str, checkpoint: int | str | None = None, overrides: dict | No
     for key, value in {**placement, **(overrides or {})}.items():
         OmegaConf.update(cfg, key, value, merge=False, force_add=True)
     try:
-        parts = Components(cfg)
+        parts = build_components(cfg)
     except ConfigError as e:
         raise CheckpointError(f"the configuration of {run_dir} does not build: {e}") from None
     keys = jax.random.split(jax.random.key(0), cfg.num_seeds) if cfg.num_seeds > 1 else jax.random.key(0)
