@@ -18,6 +18,7 @@ command, ``ued.report`` draws the figures.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, NamedTuple, Sequence
 
@@ -222,9 +223,10 @@ def make_success_evaluator(env: LevelEnv, agent: Agent, num_episodes: int = 10, 
             # ended slots take the next queued episodes, in slot order
             new_job = next_job + jnp.cumsum(ended) - 1
             slot_job = jnp.where(ended, new_job, slot_job)
-            r_obs, r_state = jax.vmap(reset)(slot_job, jax.random.split(k_reset, b))
-            pick = lambda new, old: jnp.where(ended.reshape(ended.shape + (1,) * (new.ndim - 1)), new, old)
-            obs, state = jax.tree.map(pick, r_obs, obs), jax.tree.map(pick, r_state, state)
+            # resets only on a step where some slot's episode ended (a reset can cost more than a
+            # step: JaxNav's builds its map); the same keys either way
+            obs, state = jax.lax.cond(jnp.any(ended), functools.partial(_refill, reset=reset), lambda *a: a[:2],
+                                      obs, state, slot_job, ended, k_reset)
             return t + 1, next_job + jnp.sum(ended), slot_job, obs, state, (carry, reached), ended, solved
 
         reached = None if seat.agents == 1 else jnp.zeros((b, seat.agents), bool)
@@ -235,6 +237,13 @@ def make_success_evaluator(env: LevelEnv, agent: Agent, num_episodes: int = 10, 
         return (rates, final[0] * b) if return_steps else rates
 
     return success
+
+
+def _refill(obs, state, slot_job, ended, key, *, reset):
+    """The slots whose episode ended reset to their next job's level; the others kept."""
+    r_obs, r_state = jax.vmap(reset)(slot_job, jax.random.split(key, slot_job.shape[0]))
+    pick = lambda new, old: jnp.where(ended.reshape(ended.shape + (1,) * (new.ndim - 1)), new, old)
+    return jax.tree.map(pick, r_obs, obs), jax.tree.map(pick, r_state, state)
 
 
 class CVaREvaluation(NamedTuple):
