@@ -45,8 +45,8 @@ def compilation_cache(tmp_path_factory):
 def fresh_components():
     """Each test builds its own components: ``build_components`` reuses them only within a test (a
     run and its resumption), never across tests (one may patch what another built)."""
-    from ued.run import config
+    from ued.run.config import forget_built_components
 
-    config._BUILT.clear()
+    forget_built_components()
     yield
-    config._BUILT.clear()
+    forget_built_components()

@@ -324,6 +324,15 @@ def make_evaluate(level_space: LevelSpace, agent: Agent, *, attempts: int, rando
                              place=shard_levels or (lambda levels: levels))
 
 
+def evaluation_env_steps(level_space: LevelSpace, *, attempts: int, random_levels: int = 0) -> int:
+    """The env steps one call of ``make_evaluate``'s function computes, at most (one seed): the
+    greedy and sampled ``attempts`` episodes of ``max_episode_steps`` on each named and random
+    level, and the CVaR protocol's two passes of as many episodes on the random levels."""
+    named = len(level_space.held_out_names) if level_space.held_out is not None else 0
+    episodes = 2 * (named + random_levels) + 2 * random_levels
+    return attempts * level_space.env.max_episode_steps * episodes
+
+
 def _evaluate(params, key, *, eval_sets, evaluator, success, place):
     keys = jax.random.split(key, len(eval_sets))
     out = {name: evaluator(params, place(levels), k) for (name, levels), k in zip(eval_sets.items(), keys)}

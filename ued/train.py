@@ -242,15 +242,14 @@ def _nonfinite_error(bad, saved_at, run_dir: str) -> NonFiniteError:
 
 
 def eval_env_steps(cfg: DictConfig, parts: Components) -> int:
-    """The env steps one held-out evaluation of the run computes, at most: every seed's greedy and
-    sampled ``eval.attempts`` episodes of ``max_episode_steps`` on each named and random level,
-    and the CVaR protocol's two passes of as many episodes on the random levels. 0 without one."""
+    """The env steps one held-out evaluation of the run computes, at most, over its seeds
+    (``ued.loop.evaluation_env_steps``); 0 when the run has no evaluation."""
+    from ued.loop import evaluation_env_steps
+
     if parts.trainer.evaluate is None:
         return 0
-    ls = parts.level_space
-    named = len(ls.held_out_names) if ls.held_out is not None else 0
-    episodes = 2 * (named + cfg.eval.random_levels) + 2 * cfg.eval.random_levels
-    return cfg.num_seeds * cfg.eval.attempts * ls.env.max_episode_steps * episodes
+    return cfg.num_seeds * evaluation_env_steps(parts.level_space, attempts=cfg.eval.attempts,
+                                                random_levels=cfg.eval.random_levels)
 
 
 def eval_updates(cfg: DictConfig, first: int, last: int) -> list[int]:

@@ -574,6 +574,11 @@ def build_components(cfg: DictConfig) -> Components:
     return parts
 
 
+def forget_built_components() -> None:
+    """Drops the components ``build_components`` keeps (the next build of any configuration is new)."""
+    _BUILT.clear()
+
+
 def placement(cfg: DictConfig):
     """The run's ``ued.run.devices.Placement`` from ``devices`` and ``shard`` over the devices
     this process sees (all processes' after ``jax.distributed`` started: ``ued.train`` starts
