@@ -19,7 +19,9 @@ fails (disk full, permissions), leaves the earlier checkpoints intact and loadab
 Integrity: ``meta.json`` records a checksum (BLAKE2b-128) of every array of the state, computed
 from the arrays being saved; every restore (``train``'s resume, ``ued.load``, ``ued.evaluate``)
 recomputes them on the restored arrays, and a difference (bytes damaged on disk) is a
-``CheckpointDamaged`` error naming the checkpoint and the first damaged leaves.
+``CheckpointDamaged`` error naming the checkpoint and the first damaged leaves. ``meta.json``
+covers itself too (``meta_checksum``, from format 3): an edited update number or configuration is
+named as such, and so is a ``meta.json`` whose update is not its directory's.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import numpy as np
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^update_(\d{8})$")
-FORMAT_VERSION = 2  # 2: meta.json has "checksums"
+FORMAT_VERSION = 3  # 2: meta.json has "checksums"; 3: and "meta_checksum", of meta.json itself
 DAMAGED_PREFIX = "damaged-"
 
 
@@ -49,6 +51,18 @@ class CheckpointError(RuntimeError):
 
 class CheckpointDamaged(CheckpointError):
     """A checkpoint's files are damaged (unreadable, or arrays that differ from their checksums)."""
+
+
+class CheckpointVanished(CheckpointError):
+    """A checkpoint was removed while it was being read (a training run's rotation), not damaged.
+
+    Attributes:
+        path: the checkpoint's directory.
+    """
+
+    def __init__(self, message: str, path: str):
+        super().__init__(message)
+        self.path = path
 
 
 def _checkpointer():
@@ -173,10 +187,30 @@ def read_checkpoint(path: str) -> CheckpointInfo:
     if "checksums" not in meta:
         raise CheckpointError(f"checkpoint {path} has format {meta.get('format', 1)}, without array checksums; "
                               f"this ued (format {FORMAT_VERSION}) restores only checkpoints it can verify")
+    _check_meta(path, meta)
     state = os.path.join(path, "state")
     if not os.path.isdir(state) or not os.listdir(state):
         raise CheckpointDamaged(f"checkpoint {path} is damaged: its state/ directory is missing or empty")
     return CheckpointInfo(path=path, update=int(meta["update"]), meta=meta)
+
+
+def meta_checksum(meta: dict) -> str:
+    """BLAKE2b-128 of ``meta`` (its ``meta_checksum`` key left out) as canonical JSON."""
+    body = {k: v for k, v in meta.items() if k != "meta_checksum"}
+    text = json.dumps(json.loads(json.dumps(body, default=_json_default)), sort_keys=True)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _check_meta(path: str, meta: dict) -> None:
+    """Refuses a ``meta.json`` that differs from its own checksum (format 3 on) or whose update
+    is not the one its directory is named after."""
+    if meta.get("format", 1) >= 3 and meta.get("meta_checksum") != meta_checksum(meta):
+        raise CheckpointDamaged(f"checkpoint {path} is damaged: its meta.json differs from the checksum recorded "
+                                "when it was saved (edited by hand, or damaged on disk)")
+    m = _NAME.match(os.path.basename(os.path.normpath(path)))
+    if m and not (isinstance(meta["update"], int) and meta["update"] == int(m.group(1))):
+        raise CheckpointDamaged(f"checkpoint {path} is damaged: its meta.json says update {meta['update']!r}, "
+                                f"not {int(m.group(1))} as its directory's name")
 
 
 def latest_checkpoint(run_dir: str) -> CheckpointInfo | None:
@@ -192,6 +226,9 @@ def latest_checkpoint(run_dir: str) -> CheckpointInfo | None:
     try:
         return read_checkpoint(found[-1][1])
     except CheckpointError as e:
+        if not os.path.isdir(found[-1][1]):  # rotated away between the listing and the read
+            raise CheckpointVanished(f"checkpoint {found[-1][1]} was removed while it was being read",
+                                     found[-1][1]) from None
         previous = (f"; the previous checkpoint is update {found[-2][0]} ({found[-2][1]})" if len(found) > 1
                     else "; there is no earlier checkpoint")
         raise CheckpointDamaged(f"{e}{previous}") from None
@@ -241,9 +278,9 @@ def restore_state(info: CheckpointInfo, abstract_state, what: str = "this config
     except Exception as e:  # orbax/tensorstore raise many types for unreadable files
         first = (str(e).splitlines() or [""])[0][:300]
         if not os.path.isdir(os.path.join(info.path, "state")):  # gone, not damaged: never blame the files
-            raise CheckpointError(f"checkpoint {info.path} disappeared while it was being read (a training run "
+            raise CheckpointVanished(f"checkpoint {info.path} disappeared while it was being read (a training run "
                                   f"still writing to this directory removes its older checkpoints: see its "
-                                  f"keep_checkpoints); read it again to take the newest one") from None
+                                  f"keep_checkpoints); read it again to take the newest one", info.path) from None
         raise CheckpointDamaged(f"checkpoint {info.path} is damaged: its state could not be read "
                                 f"({type(e).__name__}: {first})") from None
     saved = info.meta["checksums"]
@@ -288,9 +325,10 @@ def save_checkpoint(run_dir: str, update: int, state, meta: dict, keep: int) -> 
         return tempfile.mkdtemp(prefix=f".tmp-update_{update:08d}-{os.getpid()}-", dir=root)
 
     def finish() -> None:
+        body = {**meta, "format": FORMAT_VERSION, "update": int(update), "manifest": tree_manifest(state),
+                "checksums": checksums}
         with open(os.path.join(tmp, "meta.json"), "w") as f:
-            json.dump({**meta, "format": FORMAT_VERSION, "update": int(update), "manifest": tree_manifest(state),
-                       "checksums": checksums}, f, indent=1, default=_json_default)
+            json.dump({**body, "meta_checksum": meta_checksum(body)}, f, indent=1, default=_json_default)
             f.flush()
             os.fsync(f.fileno())
         replaced = None

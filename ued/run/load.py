@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, NamedTuple
 
 import jax
 from omegaconf import DictConfig, OmegaConf
 
-from ued.run.checkpoint import CheckpointDamaged, CheckpointError, CheckpointInfo, checkpoint_dirs, latest_checkpoint, read_checkpoint
+from ued.run.checkpoint import (CheckpointDamaged, CheckpointError, CheckpointInfo, CheckpointVanished, checkpoint_dirs,
+                                latest_checkpoint, read_checkpoint)
 from ued.run.config import ConfigError, build_components
 from ued.run.resume import restore_run_state
 
@@ -74,8 +76,16 @@ def find_checkpoint(run_dir: str, checkpoint: int | str | None = None) -> Checkp
     return read_checkpoint(path)
 
 
+ROTATION_RETRIES = 5  # how often a read of the latest checkpoint starts again when training rotated it away
+
+
 def load(run_dir: str, checkpoint: int | str | None = None, overrides: dict | None = None) -> LoadedRun:
     """Restores a trained run for use in Python or the evaluator.
+
+    Reading the latest checkpoint of a run that is still training is safe: when the training run
+    removes that checkpoint while it is being read (its ``keep_checkpoints`` rotation), the read
+    starts again on the newest one, with a note on stderr; a vanished checkpoint is never called
+    damaged.
 
     Args:
         run_dir: the run directory (holding ``checkpoints/``).
@@ -93,7 +103,24 @@ def load(run_dir: str, checkpoint: int | str | None = None, overrides: dict | No
     """
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise CheckpointError(f"run directory {run_dir} is a file, not a directory")
-    info = find_checkpoint(run_dir, checkpoint)
+    for _ in range(ROTATION_RETRIES):
+        try:
+            info = find_checkpoint(run_dir, checkpoint)
+            return _load_checkpoint(run_dir, info, overrides)
+        except CheckpointVanished as e:
+            if checkpoint is not None or not checkpoint_dirs(run_dir):
+                raise
+            print(f"note: checkpoint {e.path} was removed while it was being read (a training run writing to "
+                  f"{run_dir} rotates its checkpoints: keep_checkpoints); reading the newest one instead",
+                  file=sys.stderr)
+    raise CheckpointError(f"the latest checkpoint of {run_dir} was removed while being read {ROTATION_RETRIES} times "
+                          "in a row (a training run rotating them faster than they can be read); pass checkpoint=N "
+                          "of one it keeps, or raise its keep_checkpoints")
+
+
+def _load_checkpoint(run_dir: str, info: CheckpointInfo, overrides: dict | None) -> LoadedRun:
+    """``load`` of one checkpoint: the run's configuration (``config.yaml``, else the checkpoint's),
+    its components, and the state restored and verified."""
     config_file = os.path.join(run_dir, "config.yaml")  # the run's configuration (a checkpoint may come from elsewhere)
     if os.path.exists(config_file):
         try:

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from ued.run.checkpoint import (DAMAGED_PREFIX, CHECKPOINT_DIR, CheckpointDamaged, CheckpointInfo, checkpoint_dirs,
                                 read_checkpoint, restore_state)
 from ued.run.config import ConfigError
+from ued.run.history import check_history
 
 # Settings a resumed run may change: they do not touch the training state or what it computes
 # (num_updates changes the learning-rate schedule from the resumed update on; that is allowed).
@@ -163,7 +164,8 @@ def find_checkpoint(cfg: DictConfig, run_dir: str, warn=None) -> CheckpointInfo 
     of a run is damaged, the run is refused rather than restarted over its logs.
 
     Raises:
-        ConfigError: ``resume=true`` without a checkpoint, ``resume=false`` on a used directory.
+        ConfigError: ``resume=true`` without a checkpoint, ``resume=false`` on a used directory, a
+            run directory whose parts disagree (``ued.run.history.check_history``).
         CheckpointDamaged: the run has checkpoints, all damaged.
     """
     info = newest_readable_checkpoint(run_dir, warn) if cfg.resume is not False else None
@@ -179,6 +181,7 @@ def find_checkpoint(cfg: DictConfig, run_dir: str, warn=None) -> CheckpointInfo 
         metrics = os.path.join(run_dir, "metrics.jsonl")
         if os.path.exists(metrics) and os.path.getsize(metrics) > 0:
             raise ConfigError(f"{run_dir} already holds a run's metrics; choose another run_dir")
+    check_history(run_dir, info, cfg, warn)
     return info
 
 
