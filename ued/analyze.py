@@ -133,6 +133,19 @@ def _build_scores(names: Sequence[str] | None, cfg, level_space) -> dict[str, An
     return out
 
 
+def _check_out(out: str | None) -> None:
+    """Refuses an output directory that is a file or cannot be created, before any rollout."""
+    from ued.utils import directory_problem
+
+    if out is None:
+        return
+    if not isinstance(out, str) or not out.strip():
+        raise AnalyzeError(f"out must be a directory path, got {out!r}")
+    problem = directory_problem(out)
+    if problem is not None:
+        raise AnalyzeError(f"out {out} {problem}; choose another out")
+
+
 def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: int = 0, num_levels: int = 1000,
                 num_steps: int | None = None, scores: Sequence[str] | None = None, seed: int = EVAL_LEVELS_KEY,
                 bootstrap: int = 1000, batch: int = 256, out: str | None = None, verbose: bool = True,
@@ -161,8 +174,13 @@ def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: i
             raise AnalyzeError(f"{name} must be {what}, got {v!r}")
     if num_levels < 3:
         raise AnalyzeError(f"num_levels must be at least 3 for a rank correlation, got {num_levels}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise AnalyzeError(f"seed must be an integer, got {seed!r}")
+    if scores is not None and (isinstance(scores, str) or not scores or not all(isinstance(s, str) for s in scores)):
+        raise AnalyzeError(f"scores must be a non-empty list of score names (scores=[pvl,max_mc]), got {scores!r}")
     if not os.path.isdir(run_dir):
         raise AnalyzeError(f"run_dir {run_dir} is not a directory")
+    _check_out(out)
     loaded = load(run_dir, checkpoint, overrides={"eval.random_levels": 0})
     try:
         params = loaded.seed_params(seed_index)
@@ -173,6 +191,7 @@ def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: i
     built = _build_scores(None if scores is None else list(scores), cfg, ls)
     oracle = _build_scores(["oracle"], cfg, ls)["oracle"] if ls.optimal_return is not None else None
     out = out or os.path.join(run_dir, "analysis", f"update_{loaded.update:08d}")
+    _check_out(out)
 
     levels, stats, ids = sample_eval_levels(ls, num_levels, seed)
     rollout_fn = make_rollout_fn(ls.env, loaded.agent, cfg.agent.ppo.gamma, cfg.agent.ppo.gae_lambda)

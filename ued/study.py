@@ -158,15 +158,23 @@ def load_study(path: str, scale: float | None = None, out: str | None = None, se
     raw_methods = doc.get("methods")
     if not isinstance(raw_methods, list) or not raw_methods:
         raise StudyError("methods must be a non-empty list of {label, overrides, published}")
-    methods, labels = [], set()
+    methods, folders = [], {}
     for i, m in enumerate(raw_methods):
         if not isinstance(m, dict) or set(m) - set(METHOD_KEYS) or not isinstance(m.get("label"), str):
             raise StudyError(f"methods[{i}] must be a mapping with a label and overrides (keys {', '.join(METHOD_KEYS)}), "
                              f"got {m!r}")
-        if m["label"] in labels:
-            raise StudyError(f"methods[{i}]: the label {m['label']!r} is used twice")
-        labels.add(m["label"])
-        methods.append(Method(m["label"], _strings(m.get("overrides"), f"methods[{i}].overrides"), m.get("published")))
+        label = m["label"]
+        if not re.search(r"[^\W_]", label):
+            raise StudyError(f"methods[{i}]: the label {label!r} has no letter or digit; a label names the method's "
+                             f"run directory (runs/<label>), so give it one")
+        if _slug(label) in folders:
+            other = folders[_slug(label)]
+            same = "is used twice" if other == label else f"and {other!r} share the run directory runs/{_slug(label)}"
+            raise StudyError(f"methods[{i}]: the label {label!r} {same}; give the methods distinct labels")
+        folders[_slug(label)] = label
+        own = _strings(m.get("overrides"), f"methods[{i}].overrides")
+        _refuse_study_keys(own, f"method {label!r}")
+        methods.append(Method(label, own, m.get("published")))
     study = Study(name=name, methods=methods)
     study.preset = doc.get("preset")
     if study.preset is not None and not isinstance(study.preset, str):
@@ -180,7 +188,9 @@ def load_study(path: str, scale: float | None = None, out: str | None = None, se
     if not isinstance(study.seeds_together, bool):
         raise StudyError(f"seeds_together must be true or false, got {study.seeds_together!r}")
     study.common = _strings(doc.get("common"), "common")
+    _refuse_study_keys(study.common, "common")
     study.extra = _strings(overrides, "overrides")
+    _refuse_study_keys(study.extra, "overrides=")
     if evaluate is not None and not isinstance(evaluate, dict):
         raise StudyError(f"evaluate= must be a mapping of {', '.join(EVALUATE_KEYS)}, got {evaluate!r}")
     ev = {**(doc.get("evaluate") or {}), **(evaluate or {})}
@@ -188,6 +198,7 @@ def load_study(path: str, scale: float | None = None, out: str | None = None, se
         bad = sorted(set(ev) - set(EVALUATE_KEYS)) if isinstance(ev, dict) else ev
         raise StudyError(f"evaluate: unknown {bad!r}; its keys are {', '.join(EVALUATE_KEYS)}")
     study.evaluate = {**EVALUATE_KEYS, **ev}
+    _check_evaluate_block(study.evaluate)
     study.published = doc.get("published")
     if study.published is not None:
         if study.published not in published_names():
@@ -207,13 +218,38 @@ def load_study(path: str, scale: float | None = None, out: str | None = None, se
     return study
 
 
+# keys the study sets itself on every run: a method's own value would be dropped or overwritten
+STUDY_SET = {"seed": "the study's first_seed", "num_seeds": "the study's seeds", "run_dir": "the study's out"}
+
+
+def _refuse_study_keys(overrides: Sequence[str], where: str) -> None:
+    """Refuses an override of a key the study sets on every run (``STUDY_SET``)."""
+    for o in overrides:
+        key = o.split("=", 1)[0].lstrip("+~")
+        if key in STUDY_SET:
+            raise StudyError(f"{where}: {o!r} sets {key}, which the study sets on every run from "
+                             f"{STUDY_SET[key]}; remove it and set {STUDY_SET[key].split()[-1]} instead")
+
+
+def _check_evaluate_block(ev: dict) -> None:
+    """The ``evaluate:`` block checked as ``ued.evaluate`` checks its options (before any training)."""
+    from ued.evaluate.run import EvaluateError, check_evaluation
+
+    try:
+        check_evaluation(num_levels=ev["num_levels"], episodes=ev["episodes"], alphas=ev["alphas"],
+                         parallel_episodes=ev["parallel_episodes"], named=ev["named"])
+    except EvaluateError as e:
+        raise StudyError(f"evaluate: {e}") from None
+
+
 def _published(name: str) -> dict:
     with open(os.path.join(PUBLISHED_DIR, f"{name}.json")) as f:
         return json.load(f)
 
 
 def _slug(label: str) -> str:
-    return re.sub(r"[^\w.-]+", "_", label).strip("_") or "method"
+    """The run directory's name of a label: runs of other characters as ``_``, no leading dot."""
+    return re.sub(r"[^\w.-]+", "_", label).strip("_.") or "method"
 
 
 def _compose(overrides: list[str]):

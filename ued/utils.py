@@ -162,3 +162,28 @@ def check_positive_int(value, label: str, error: type = ValueError) -> None:
     """
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise error(f"{label} must be a positive integer, got {value!r}")
+
+
+def check_number(value, label: str, low: float | None = None, high: float | None = None, *, low_open: bool = False,
+                 error: type = ValueError) -> None:
+    """Refuses ``value`` unless it is a finite real number (not a bool, not a string) in the range
+    ``[low, high]`` (``(low, high]`` with ``low_open``), with one message:
+    ``"<label> must be a number in <range>, got <value!r>"``.
+
+    Args:
+        value: the setting.
+        label: how the message names it (``"pfsp: pfsp_power"``).
+        low: the least value allowed (None: no bound).
+        high: the greatest value allowed (None: no bound).
+        low_open: ``low`` itself is refused.
+        error: the exception type to raise.
+    """
+    import math
+
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (low is None or (value > low if low_open else value >= low)) and (high is None or value <= high)
+    if not ok:
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}, "
+        hi = "inf)" if high is None else f"{high:g}]"
+        where = f"{lo}{hi}" if low is not None else f"(-inf, {hi}"
+        raise error(f"{label} must be a number in {where}, got {value!r}")

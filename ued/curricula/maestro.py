@@ -44,7 +44,7 @@ from ued.curricula.base import check_buffer, check_score, level_metrics, sample_
 from ued.scores import max_mc
 from ued.scores.learnability import success_rate
 from ued.types import Curriculum, LevelBuffer, LevelSpace, Observed, Proposal, Score, TopLevels
-from ued.utils import check_positive_int, tile
+from ued.utils import check_number, check_positive_int, tile
 
 SAMPLINGS = ("regret", "uniform", "pfsp", "latest")
 EVICTIONS = ("oldest", "lowest")
@@ -135,13 +135,13 @@ def population_curriculum(level_space: LevelSpace, num_levels: int, score: Score
         raise ValueError(f"{name}: coplayer_sampling must be one of {', '.join(SAMPLINGS)}, got {coplayer_sampling!r}")
     if evict not in EVICTIONS:
         raise ValueError(f"{name}: evict must be one of {', '.join(EVICTIONS)}, got {evict!r}")
-    if not 0.0 <= replay_prob <= 1.0:
-        raise ValueError(f"{name}: replay_prob must be in [0, 1], got {replay_prob}")
+    check_number(replay_prob, f"{name}: replay_prob", 0.0, 1.0)
+    check_number(pfsp_power, f"{name}: pfsp_power", 0.0)  # (1 - w)^p: a negative p inverts the weights
+    check_number(win_rate_step, f"{name}: win_rate_step", 0.0, 1.0, low_open=True)
     score = check_score(score, name, level_space, max_mc)
     buffer = check_buffer(buffer, name, LevelBuffer, plr_buffer)
     p_size, m, group = population_size, coplayers_per_update, num_levels // coplayers_per_update
-    if not coplayer_temperature > 0:
-        raise ValueError(f"{name}: coplayer_temperature must be > 0, got {coplayer_temperature!r}")
+    check_number(coplayer_temperature, f"{name}: coplayer_temperature", 0.0, low_open=True)
 
     def fresh_buffer(placeholder):
         return buffer.init(placeholder, score.init_extra())

@@ -25,6 +25,7 @@ import numpy as np
 
 from ued.agents.networks import Agent
 from ued.rollout import make_rollout_fn
+from ued.run.checkpoint import CheckpointError
 from ued.types import LevelEnv
 from ued.utils import check_positive_int
 
@@ -89,10 +90,27 @@ def _parse(argv):
         value = parse_cli_value(v)
         args[k] = (value if isinstance(value, list) else [v]) if k == "runs" else (v if k == "out" else value)
     if len(args["runs"]) < 1 or not args["out"]:
-        raise CrossPlayError(f"give runs=[...] and out=DIR\n{USAGE}")
+        raise CrossPlayError(f"give runs=[...] and out=DIR; {USAGE}")
     for k in ("levels", "episodes"):
         check_positive_int(args[k], f"{k}", error=CrossPlayError)
+    if not isinstance(args["seed"], int) or isinstance(args["seed"], bool):
+        raise CrossPlayError(f"seed must be an integer, got {args['seed']!r}")
+    _check_paths(args["runs"], args["out"])
     return args
+
+
+def _check_paths(runs: Sequence[str], out: str) -> None:
+    """Refuses run directories that are missing or files, and an output directory that cannot be
+    written, before any run is loaded."""
+    from ued.utils import directory_problem
+
+    for r in runs:
+        if not isinstance(r, str) or not os.path.isdir(r):
+            what = "is a file, not a run directory" if isinstance(r, str) and os.path.exists(r) else "does not exist"
+            raise CrossPlayError(f"runs: {r} {what}; give the run directories of trained runs")
+    problem = directory_problem(out)
+    if problem is not None:
+        raise CrossPlayError(f"out {out} {problem}; choose another out")
 
 
 def run_cross_play(runs: Sequence[str], out: str, levels: int = 256, episodes: int = 4, seed: int = 0) -> dict:
@@ -133,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parse(sys.argv[1:] if argv is None else argv)
         summary = run_cross_play(**args)
-    except (CrossPlayError, FileNotFoundError) as e:
+    except (CrossPlayError, CheckpointError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for name, row in zip(summary["names"], summary["win"]):

@@ -101,6 +101,34 @@ def _fmt(v):
     return v
 
 
+def check_evaluation(*, num_levels: int, episodes: int, alphas: Sequence[float], seed: int = EVAL_LEVELS_KEY,
+                     parallel_episodes: int = 8192, named: bool = True, label: str | None = None,
+                     checkpoint: int | str | None = None, out: str | None = None) -> list[float]:
+    """Checks ``evaluate_runs``'s settings without touching a run (``ued.study`` checks its
+    ``evaluate:`` block with it before training anything). Returns the alphas, checked.
+
+    Raises:
+        EvaluateError: naming the setting and what is allowed.
+    """
+    for name, v in (("num_levels", num_levels), ("episodes", episodes), ("parallel_episodes", parallel_episodes)):
+        check_positive_int(v, f"{name}", error=EvaluateError)
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
+        raise EvaluateError(f"seed must be an integer in [0, 2^32), got {seed!r}")
+    if not isinstance(named, bool):
+        raise EvaluateError(f"named must be true or false, got {named!r}")
+    if label is not None and (not isinstance(label, str) or not label.strip()):
+        raise EvaluateError(f"label must be a non-empty name, got {label!r}")
+    if checkpoint is not None and (isinstance(checkpoint, bool) or not isinstance(checkpoint, (int, str))
+                                   or (isinstance(checkpoint, int) and checkpoint < 0)):
+        raise EvaluateError(f"checkpoint must be an update number or a checkpoint directory, got {checkpoint!r}")
+    if out is not None:
+        _check_out(out)
+    try:
+        return check_alphas(alphas, num_levels)
+    except ValueError as e:
+        raise EvaluateError(str(e)) from None
+
+
 def evaluate_runs(run_dirs: Sequence[str], checkpoint: int | str | None = None, num_levels: int = 10_000,
                   episodes: int = 10, alphas: Sequence[float] = DEFAULT_ALPHAS, seed: int = EVAL_LEVELS_KEY,
                   parallel_episodes: int = 8192, named: bool = True, label: str | None = None,
@@ -118,23 +146,9 @@ def evaluate_runs(run_dirs: Sequence[str], checkpoint: int | str | None = None, 
     """
     from ued.run.load import load
 
-    for name, v in (("num_levels", num_levels), ("episodes", episodes), ("parallel_episodes", parallel_episodes)):
-        check_positive_int(v, f"{name}", error=EvaluateError)
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 32:
-        raise EvaluateError(f"seed must be an integer in [0, 2^32), got {seed!r}")
-    if not isinstance(named, bool):
-        raise EvaluateError(f"named must be true or false, got {named!r}")
-    if label is not None and (not isinstance(label, str) or not label.strip()):
-        raise EvaluateError(f"label must be a non-empty name, got {label!r}")
-    if checkpoint is not None and (isinstance(checkpoint, bool) or not isinstance(checkpoint, (int, str))
-                                   or (isinstance(checkpoint, int) and checkpoint < 0)):
-        raise EvaluateError(f"checkpoint must be an update number or a checkpoint directory, got {checkpoint!r}")
-    if out is not None:
-        _check_out(out)
-    try:
-        alphas = check_alphas(alphas, num_levels)
-    except ValueError as e:
-        raise EvaluateError(str(e)) from None
+    alphas = check_evaluation(num_levels=num_levels, episodes=episodes, alphas=alphas, seed=seed,
+                              parallel_episodes=parallel_episodes, named=named, label=label, checkpoint=checkpoint,
+                              out=out)
     runs = []
     for run_dir in _expand(run_dirs):
         loaded = load(run_dir, checkpoint, overrides={"eval.random_levels": 0})

@@ -239,6 +239,12 @@ def xland_level_stats(levels) -> dict:
             "tiles": jnp.sum(levels.init_tiles[..., 0] != 0, axis=-1).astype(jnp.float32)}
 
 
+def check_test_fraction(test_fraction) -> None:
+    """Refuses a ``test_fraction`` outside [0, 1) (before any download)."""
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
+
+
 def split_rulesets(bench, test_fraction: float, split_seed: int = 0):
     """The package's train/test split: ``bench.shuffle(key(split_seed)).split(1 - test_fraction)``.
 
@@ -248,8 +254,7 @@ def split_rulesets(bench, test_fraction: float, split_seed: int = 0):
     Raises:
         ValueError: ``test_fraction`` outside [0, 1), or a split that would be empty.
     """
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 <= test_fraction < 1:
-        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
+    check_test_fraction(test_fraction)
     if test_fraction == 0:
         return bench, None
     n = bench.num_rulesets()
@@ -282,6 +287,7 @@ def xland_level_space(grid: str = "R4-13x13", benchmark: str | None = "trivial-2
         ImportError: xminigrid is not installed (the message gives the install command).
         ValueError: a bad ``test_fraction`` or one leaving a split empty.
     """
+    check_test_fraction(test_fraction)  # a bad value is named before the benchmark is downloaded
     env = make_xland(grid, view_size, max_steps)
     train, test = split_rulesets(load_rulesets(benchmark, path), test_fraction, split_seed)
     return LevelSpace(env=env, generator=xland_generator(train), mutator=xland_mutator(num_edits), held_out=None,
