@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import functools
@@ -33,7 +34,8 @@ from ued import __version__
 from ued.run.checkpoint import (CheckpointDamaged, CheckpointError, checkpoint_dirs, move_aside, read_checkpoint,
                                  save_checkpoint)
 from ued.run.config import (CONF_DIR, CONF_PACKAGE, Components, ConfigError, build_components, check_launcher,
-                            check_overrides, check_resume, check_run_dir, check_run_dir_override, normalise_preset, preflight)
+                            check_overrides, check_resume, check_run_dir, check_run_dir_override, normalise_preset, preflight,
+                             check_config_dir, hydra_argv, hydra_overrides)
 from ued.run.devices import any_process, broadcast_text, is_writer, on_writer, start_distributed, to_host
 from ued.run.lock import RunLock
 from ued.run.logger import LogFileError, RunLogger, repair_jsonl, truncate_jsonl
@@ -430,8 +432,28 @@ def _hydra_main(cfg: DictConfig) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     run_dir = HydraConfig.get().runtime.output_dir
     code = run_command(cfg, run_dir, overrides=list(HydraConfig.get().overrides.task))
+    if code == 2:  # refused: Hydra's directory holds no run, so it does not stay behind
+        remove_unused_run_dir(run_dir)
     if code:
         sys.exit(code)
+
+
+HYDRA_ONLY = {".hydra", "train.log", ".lock"}  # what Hydra and the lock put in a directory before a run writes
+
+
+def remove_unused_run_dir(run_dir: str) -> bool:
+    """Removes a run directory that holds nothing but Hydra's files (``.hydra/``, an empty
+    ``train.log``) and the lock: what a refused command leaves. A directory with anything of a
+    run in it (checkpoints, logs, a ``train.log`` with lines) is kept. Returns whether it was removed."""
+    try:
+        names = set(os.listdir(run_dir))
+        log = os.path.join(run_dir, "train.log")
+        if not names <= HYDRA_ONLY or (os.path.exists(log) and os.path.getsize(log) > 0):
+            return False
+        shutil.rmtree(run_dir)
+    except OSError:
+        return False
+    return True
 
 
 def check_command_line(argv: list[str]) -> None:
@@ -443,7 +465,8 @@ def check_command_line(argv: list[str]) -> None:
         ConfigError: one line naming the problem and what is allowed.
     """
     argv = normalise_preset(argv)
-    for note in check_overrides([a for a in argv if not a.startswith("-")]):
+    check_config_dir(argv)
+    for note in check_overrides(hydra_overrides(argv)):
         print(f"note: {note}", file=sys.stderr)
     check_launcher(argv)
     preflight(argv)
@@ -453,7 +476,7 @@ def check_command_line(argv: list[str]) -> None:
 def main() -> None:
     """The ``ued-train`` command: checks the command line (``check_command_line``), then runs Hydra."""
     try:
-        sys.argv[1:] = normalise_preset(sys.argv[1:])
+        sys.argv[1:] = hydra_argv(normalise_preset(sys.argv[1:]))
         check_command_line(sys.argv[1:])
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -177,6 +177,7 @@ def check_overrides(overrides: list[str], conf_dir: str = CONF_DIR) -> list[str]
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+
     groups = curriculum_groups(conf_dir)
     known = component_groups(conf_dir)
     try:
@@ -249,6 +250,64 @@ def preset_fixes(preset: str, curriculum: str, conf_dir: str = CONF_DIR) -> dict
         return {}
     with open(path) as f:
         return yaml.safe_load(f) or {}
+
+
+# Hydra's command-line flags that take a value (``--cfg job``), and ``--info``'s optional one
+_VALUE_FLAGS = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+                "--experimental-rerun")
+_INFO_CHOICES = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+
+
+def hydra_overrides(argv: list[str]) -> list[str]:
+    """The overrides of a command line: its words less Hydra's flags and their values
+    (``--cfg job``, ``-cd DIR``, ``--info defaults``, ``-m`` anywhere)."""
+    out, skip = [], False
+    for i, a in enumerate(argv):
+        if skip:
+            skip = False
+        elif a in _VALUE_FLAGS:
+            skip = True
+        elif a in ("--info", "-i"):
+            skip = i + 1 < len(argv) and argv[i + 1] in _INFO_CHOICES
+        elif not a.startswith("-"):
+            out.append(a)
+    return out
+
+
+_MODES = {"--run": "--run", "-r": "--run", "--multirun": "-m", "-m": "-m", "--cfg": "--cfg", "-c": "--cfg",
+          "--info": "--info", "-i": "--info", "--shell-completion": "--shell-completion", "-sc": "--shell-completion"}
+
+
+def hydra_argv(argv: list[str]) -> list[str]:
+    """A command line in the order Hydra's parser reads: flags (with their values) first, then
+    the overrides, so that ``-m`` or ``--cfg job`` may stand anywhere among the overrides.
+
+    Raises:
+        ConfigError: two of Hydra's modes at once (``-m`` with ``--cfg``), which Hydra refuses.
+    """
+    overrides = hydra_overrides(argv)
+    flags = [a for a in argv if a not in overrides] if overrides else list(argv)
+    modes = sorted({_MODES[a.split("=", 1)[0]] for a in flags if a.split("=", 1)[0] in _MODES})
+    if len(modes) > 1:
+        raise ConfigError(f"{' and '.join(modes)} cannot be combined: Hydra runs one of --run, -m (--multirun), "
+                          f"--cfg, --info and --shell-completion; drop all but one")
+    return flags + overrides
+
+
+def check_config_dir(argv: list[str]) -> None:
+    """Refuses ``--config-dir``/``-cd`` naming a directory that does not exist (Hydra's report
+    of it is several lines).
+
+    Raises:
+        ConfigError: naming the path.
+    """
+    for i, a in enumerate(argv):
+        flag, _, value = a.partition("=")
+        if flag in ("--config-dir", "-cd"):
+            value = value or (argv[i + 1] if i + 1 < len(argv) else "")
+            if not value or not os.path.isdir(value):
+                raise ConfigError(f"--config-dir {value or '(missing)'}: no such directory; give a directory of YAML "
+                                  f"configs to search besides ued's own (conf/)")
 
 
 _CUSTOM_SEARCH = ("--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "--info", "-i")
@@ -336,10 +395,12 @@ def preflight(argv: list[str], conf_dir: str = CONF_DIR) -> None:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    from ued.run.fit import check_preset_fits
+
     if (any(a.split("=", 1)[0] in _CUSTOM_SEARCH or a.lstrip("+~").startswith("hydra.searchpath") for a in argv)
             or GlobalHydra.instance().is_initialized()):
         return  # user config directories (Hydra's to find), or inside a Hydra application already
-    overrides = [a for a in argv if not a.startswith("-")]
+    overrides = hydra_overrides(argv)
     overrides = [o for o in overrides if not o.lstrip("+~").startswith(("hydra.", "hydra/", "hydra="))]
     parser = OverridesParser.create()
     parsed = []
@@ -366,12 +427,18 @@ def preflight(argv: list[str], conf_dir: str = CONF_DIR) -> None:
             with initialize_config_dir(config_dir=conf_dir, version_base="1.3"):
                 cfg = compose(config_name="config", overrides=combo)
             check_schema(cfg)
+            check_preset_fits(combo, cfg, conf_dir)
         except ConfigError:
             raise
         except Exception as e:  # noqa: BLE001 - Hydra/OmegaConf composition errors
             text = " ".join(combo) if changed is None else combo[changed]
-            culprit = next((o for o in combo if o.split("=", 1)[0].lstrip("+~") in str(e)), text)
+            named = [o for o in combo if o.split("=", 1)[0].lstrip("+~") in str(e)]  # the most specific key wins
+            culprit = max(named, key=lambda o: len(o.split("=", 1)[0])) if named else text
             raise _one_line_compose_error(culprit, e, conf_dir) from None
+
+
+EMPTY_RUN_DIR = ("run_dir is empty, which would write the run into the current directory: give it a directory "
+                 "(run_dir=runs/NAME) or leave run_dir out for the default outputs/DATE/TIME_CURRICULUM_seedN")
 
 
 def check_run_dir(run_dir: str) -> None:
@@ -382,6 +449,8 @@ def check_run_dir(run_dir: str) -> None:
     """
     from ued.utils import directory_problem
 
+    if not str(run_dir).strip():
+        raise ConfigError(EMPTY_RUN_DIR)
     problem = directory_problem(run_dir)
     if problem is not None:
         fix = " or fix its permissions" if "writable" in problem else ""
@@ -393,7 +462,9 @@ def check_run_dir_override(argv: list[str]) -> None:
     for a in argv:
         if a.startswith("run_dir=") and "${" not in a:
             value = a.split("=", 1)[1].strip("'\"")
-            if value and "," not in value:
+            if not value.strip():
+                raise ConfigError(EMPTY_RUN_DIR)
+            if "," not in value:
                 check_run_dir(value)
 
 
