@@ -516,7 +516,9 @@ def test_hydras_forms_pass_the_preflight(argv):
     (["--info", "-m", "seed=0,1"], r"--info and -m cannot be combined"),
     (["-cd", "/nonexistent/conf"], r"--config-dir /nonexistent/conf: no such directory"),
     (["--config-dir=/nonexistent/conf"], r"--config-dir /nonexistent/conf: no such directory"),
-], ids=["cfg-bad-value", "m-and-cfg", "info-and-m", "cd-missing", "config-dir-missing"])
+    (["--seed", "3"], r"unknown flag --seed: Hydra's flags are .*--cfg.*; settings are key=value"),
+    (["seed=1", "-x"], r"unknown flag -x: Hydra's flags are"),
+], ids=["cfg-bad-value", "m-and-cfg", "info-and-m", "cd-missing", "config-dir-missing", "unknown-flag", "unknown-short"])
 def test_hydras_forms_are_refused_in_one_line_where_they_cannot_work(argv, message):
     with pytest.raises(ConfigError, match=message):
         check_command_line(hydra_argv(argv))
@@ -532,7 +534,46 @@ def test_cfg_job_prints_the_configuration_end_to_end(tmp_path):
 
 
 CASES += ([f"hydra-order:{' '.join(a)}" for a, _, _ in ORDERS] + [f"hydra-pass:{i}" for i in range(5)]
-          + [f"hydra-refuse:{i}" for i in range(5)] + ["hydra:cfg-job-e2e"])
+          + [f"hydra-refuse:{i}" for i in range(7)] + ["hydra:cfg-job-e2e"])
+
+
+# ====================================================================== a failed save, on the terminal
+def test_the_packages_log_records_stay_off_the_terminal():
+    import logging
+
+    from ued.train import _not_from_packages
+
+    def record(name):
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, "boom", None, None)
+    assert not any(_not_from_packages(record(n)) for n in ("absl", "orbax.checkpoint", "jax._src.xla_bridge"))
+    assert _not_from_packages(record("ued.train")) and _not_from_packages(record("root"))
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 200 KiB tmpfs (skipped where this process may not mount one)."""
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_a_save_on_a_full_disk_prints_one_line_and_exit_code_4(full_disk, tmp_path):
+    from tests.tiny import TINY
+
+    env = {**os.environ, "PYTHONPATH": REPO}
+    proc = subprocess.run([sys.executable, "-m", "ued.train", *TINY, "num_updates=2", "eval.every=0",
+                           f"run_dir={full_disk / 'r'}"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith(("note:", "update ", "evaluat"))]
+    assert proc.returncode == 4, proc.stderr
+    assert len(lines) == 1 and "could not save the checkpoint of update 1" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and "No space left on device" in lines[0]
+
+
+CASES += ["save:log-filter", "save:full-disk"]
 
 
 def test_the_second_battery_has_at_least_60_cases():

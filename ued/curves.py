@@ -213,8 +213,8 @@ def make_curves(runs: Sequence[str], out: str, metrics: Sequence[str] = TRAIN_ME
     return paths
 
 
-USAGE = """usage: python -m ued.curves runs=PATH [runs=PATH ...] [out=DIR] [metrics=[a,b]] [eval=[a,b]]
-                            [x=env_steps|total_env_steps|update] [smooth=N] [label=components|dir] [pdf=true]"""
+USAGE = ("usage: python -m ued.curves runs=PATH [runs=PATH ...] [out=DIR] [metrics=[a,b]] [eval=[a,b]] "
+         "[x=env_steps|total_env_steps|update] [smooth=N] [label=components|dir] [pdf=true]")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -240,9 +240,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif k in ("smooth", "pdf"):
                 args[k] = parsed
             else:
-                raise CurvesError(f"unknown option {k!r}\n{USAGE}")
+                raise CurvesError(f"unknown option {k!r}; {USAGE}")
         if not args["runs"]:
-            raise CurvesError(f"give runs=...\n{USAGE}")
+            raise CurvesError(f"give runs=...; {USAGE}")
+        if not args["out"].strip():
+            raise CurvesError("out= is empty: give the directory the figures go to (default curves)")
         if not isinstance(args["pdf"], bool):
             raise CurvesError(f"pdf must be true or false, got {args['pdf']!r}")
         paths = make_curves(**args)

@@ -35,7 +35,7 @@ from ued.run.checkpoint import (CheckpointDamaged, CheckpointError, checkpoint_d
                                  save_checkpoint)
 from ued.run.config import (CONF_DIR, CONF_PACKAGE, Components, ConfigError, build_components, check_launcher,
                             check_overrides, check_resume, check_run_dir, check_run_dir_override, normalise_preset, preflight,
-                             check_config_dir, hydra_argv, hydra_overrides)
+                             check_config_dir, check_flags, hydra_argv, hydra_overrides)
 from ued.run.devices import any_process, broadcast_text, is_writer, on_writer, start_distributed, to_host
 from ued.run.lock import RunLock
 from ued.run.logger import LogFileError, RunLogger, repair_jsonl, truncate_jsonl
@@ -397,7 +397,9 @@ def run_command(cfg: DictConfig, run_dir: str, overrides: list[str] | None = Non
         print(f"error: non-finite loss at {e}", file=sys.stderr)
         return 3
     except CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
+        log = os.path.join(run_dir, "train.log")
+        details = f" (details in {log})" if os.path.isfile(log) and os.path.getsize(log) > 0 else ""
+        print(f"error: {e}{details}", file=sys.stderr)
         return 4
     except KeyboardInterrupt:
         print(f"interrupted; {on_disk(run_dir)}", file=sys.stderr)
@@ -430,6 +432,10 @@ def run_command(cfg: DictConfig, run_dir: str, overrides: list[str] | None = Non
 def _hydra_main(cfg: DictConfig) -> None:
     for name in ("jax", "absl"):  # Hydra sets INFO; jax's backend probing and orbax's save steps are noise
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.raiseExceptions = False  # a log that cannot be written (a full disk) prints no traceback of its own
+    for handler in logging.getLogger().handlers:  # the packages' reports (orbax's tracebacks) go to train.log only
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.addFilter(_not_from_packages)
     run_dir = HydraConfig.get().runtime.output_dir
     code = run_command(cfg, run_dir, overrides=list(HydraConfig.get().overrides.task))
     if code == 2:  # refused: Hydra's directory holds no run, so it does not stay behind
@@ -456,6 +462,13 @@ def remove_unused_run_dir(run_dir: str) -> bool:
     return True
 
 
+def _not_from_packages(record: logging.LogRecord) -> bool:
+    """Whether a log record reaches the terminal: not one of jax's, absl's or orbax's (a failed
+    save's tracebacks), which Hydra's file handler keeps in ``train.log``; ued's own error line
+    says what failed."""
+    return not record.name.split(".")[0] in ("absl", "jax", "orbax")
+
+
 def check_command_line(argv: list[str]) -> None:
     """Everything about a command line that can be checked before Hydra starts (and creates
     the run directory): unused component groups, composition (types, unknown keys and
@@ -465,6 +478,7 @@ def check_command_line(argv: list[str]) -> None:
         ConfigError: one line naming the problem and what is allowed.
     """
     argv = normalise_preset(argv)
+    check_flags(argv)
     check_config_dir(argv)
     for note in check_overrides(hydra_overrides(argv)):
         print(f"note: {note}", file=sys.stderr)

@@ -294,6 +294,23 @@ def hydra_argv(argv: list[str]) -> list[str]:
     return flags + overrides
 
 
+HYDRA_FLAGS = ("-h", "--help", "--hydra-help", "--version", "--cfg", "-c", "--resolve", "--package", "-p", "--run", "-r",
+               "--multirun", "-m", "--shell-completion", "-sc", "--config-path", "-cp", "--config-name", "-cn",
+               "--config-dir", "-cd", "--experimental-rerun", "--info", "-i")
+
+
+def check_flags(argv: list[str]) -> None:
+    """Refuses a flag Hydra does not have (its own report is its whole usage text).
+
+    Raises:
+        ConfigError: naming the flag and Hydra's flags.
+    """
+    for i, a in enumerate(argv):
+        if (a.startswith("-") and a.split("=", 1)[0] not in HYDRA_FLAGS
+                and not (i > 0 and argv[i - 1] in _VALUE_FLAGS)):  # not a flag's value that starts with "-"
+            raise ConfigError(f"unknown flag {a}: Hydra's flags are {', '.join(HYDRA_FLAGS)}; settings are key=value")
+
+
 def check_config_dir(argv: list[str]) -> None:
     """Refuses ``--config-dir``/``-cd`` naming a directory that does not exist (Hydra's report
     of it is several lines).
