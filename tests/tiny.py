@@ -4,6 +4,7 @@ or buffer is tested the moment its YAML exists (no list of components here)."""
 from __future__ import annotations
 
 import functools
+import threading
 
 import jax
 import numpy as np
@@ -58,10 +59,12 @@ def tiny_config(curriculum: str, *overrides, base=TINY):
 # ---------------------------------------------------------------- counting env steps
 
 ENV_STEPS = [0]
+_COUNT_LOCK = threading.Lock()  # unordered callbacks may run on several host threads at once
 
 
 def _count(action, per_env=1):
-    ENV_STEPS[0] += int(np.size(action)) // per_env  # one per environment, whether vmapped calls are batched or not
+    with _COUNT_LOCK:  # a read-modify-write: unlocked, two threads' increments can overwrite each other
+        ENV_STEPS[0] += int(np.size(action)) // per_env  # one per environment, whether vmapped calls are batched or not
 
 
 def counting_maze(inner: str | None = None, **kwargs):
