@@ -318,9 +318,9 @@ ANALYZE = [
     ("seed=abc", r"seed must be an integer, got 'abc'"),
     ("seed=1.5", r"seed must be an integer, got 1.5"),
     ("scores=[]", r"scores must be a non-empty list of score names"),
-    ("out=", r"out must be a directory path, got ''"),
-    ("out=FILE", r"out FILE is a file, not a directory; choose another out"),
-    ("out=FILE/sub", r"out FILE/sub cannot be created: .*FILE is a file; choose another out"),
+    ("out=", r"out= must be a directory path, got ''"),
+    ("out=FILE", r"out=FILE is a file, not a directory; choose another out="),
+    ("out=FILE/sub", r"out=FILE/sub cannot be created: .*FILE is a file; choose another out="),
     ("bootstrap=-1", r"bootstrap must be a non-negative integer, got -1"),
     ("run_dir=MISSING", r"run_dir MISSING is not a directory"),
 ]
@@ -343,7 +343,7 @@ def test_analyze_refuses_bad_arguments_before_any_rollout(arg, message, run, tmp
 CROSSPLAY = [
     ("runs=[MISSING]", r"runs: MISSING does not exist; give the run directories of trained runs"),
     ("runs=[FILE]", r"runs: FILE is a file, not a run directory"),
-    ("out=FILE", r"out FILE is a file, not a directory; choose another out"),
+    ("out=FILE", r"out=FILE is a file, not a directory; choose another out="),
     ("out=", r"give runs=\[...\] and out=DIR; usage: python -m ued.evaluate.crossplay"),
     ("seed=abc", r"seed must be an integer, got 'abc'"),
     ("seed=1.5", r"seed must be an integer, got 1.5"),

@@ -42,7 +42,7 @@ import numpy as np
 
 from ued.evaluate.cvar import EVAL_LEVELS_KEY, sample_eval_levels
 from ued.run.checkpoint import CheckpointError
-from ued.utils import parse_options
+from ued.utils import check_output_dir, parse_options
 
 OPTIONS = {
     "run_dir": "the trained run",
@@ -133,19 +133,6 @@ def _build_scores(names: Sequence[str] | None, cfg, level_space) -> dict[str, An
     return out
 
 
-def _check_out(out: str | None) -> None:
-    """Refuses an output directory that is a file or cannot be created, before any rollout."""
-    from ued.utils import directory_problem
-
-    if out is None:
-        return
-    if not isinstance(out, str) or not out.strip():
-        raise AnalyzeError(f"out must be a directory path, got {out!r}")
-    problem = directory_problem(out)
-    if problem is not None:
-        raise AnalyzeError(f"out {out} {problem}; choose another out")
-
-
 def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: int = 0, num_levels: int = 1000,
                 num_steps: int | None = None, scores: Sequence[str] | None = None, seed: int = EVAL_LEVELS_KEY,
                 bootstrap: int = 1000, batch: int = 256, out: str | None = None, verbose: bool = True,
@@ -180,7 +167,8 @@ def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: i
         raise AnalyzeError(f"scores must be a non-empty list of score names (scores=[pvl,max_mc]), got {scores!r}")
     if not os.path.isdir(run_dir):
         raise AnalyzeError(f"run_dir {run_dir} is not a directory")
-    _check_out(out)
+    if out is not None:
+        check_output_dir(out, AnalyzeError)
     loaded = load(run_dir, checkpoint, overrides={"eval.random_levels": 0})
     try:
         params = loaded.seed_params(seed_index)
@@ -190,8 +178,9 @@ def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: i
     steps = episodes * int(ls.env.max_episode_steps) if num_steps is None else num_steps
     built = _build_scores(None if scores is None else list(scores), cfg, ls)
     oracle = _build_scores(["oracle"], cfg, ls)["oracle"] if ls.optimal_return is not None else None
-    out = out or os.path.join(run_dir, "analysis", f"update_{loaded.update:08d}")
-    _check_out(out)
+    if out is None:
+        out = os.path.join(run_dir, "analysis", f"update_{loaded.update:08d}")
+        check_output_dir(out, AnalyzeError)
 
     levels, stats, ids = sample_eval_levels(ls, num_levels, seed)
     rollout_fn = make_rollout_fn(ls.env, loaded.agent, cfg.agent.ppo.gamma, cfg.agent.ppo.gae_lambda)

@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ued.run.logger import LogFileError, read_jsonl
-from ued.utils import directory_problem, glob_or_path, parse_cli_value
+from ued.utils import check_output_dir, glob_or_path, parse_cli_value
 
 X_AXES = ("env_steps", "total_env_steps", "update")
 LABELS = ("components", "dir")
@@ -198,9 +198,7 @@ def make_curves(runs: Sequence[str], out: str, metrics: Sequence[str] = TRAIN_ME
         raise CurvesError(f"label must be one of {', '.join(LABELS)}, got {label!r}")
     if not isinstance(smooth, int) or isinstance(smooth, bool) or smooth < 1:
         raise CurvesError(f"smooth must be a positive integer (rows in the moving average), got {smooth!r}")
-    problem = directory_problem(out)
-    if problem is not None:
-        raise CurvesError(f"out={out} {problem}; choose another out")
+    check_output_dir(out, CurvesError)
     found = find_runs(runs)
     curves = collect(found, metrics, eval_metrics, x, smooth, label)
     if not curves:
@@ -243,8 +241,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise CurvesError(f"unknown option {k!r}; {USAGE}")
         if not args["runs"]:
             raise CurvesError(f"give runs=...; {USAGE}")
-        if not args["out"].strip():
-            raise CurvesError("out= is empty: give the directory the figures go to (default curves)")
         if not isinstance(args["pdf"], bool):
             raise CurvesError(f"pdf must be true or false, got {args['pdf']!r}")
         paths = make_curves(**args)

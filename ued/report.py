@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ued.run.logger import WANDB_MODES
-from ued.utils import directory_problem, glob_or_path, parse_cli_value
+from ued.utils import check_output_dir, glob_or_path, parse_cli_value
 
 
 class ReportError(ValueError):
@@ -197,11 +197,7 @@ def check_out_dir(out: str) -> None:
     Raises:
         ReportError: naming the path.
     """
-    if not isinstance(out, str) or not out:
-        raise ReportError(f"out= must be a directory path, got {out!r}")
-    problem = directory_problem(out)
-    if problem is not None:
-        raise ReportError(f"out={out} {problem}; choose another out=")
+    check_output_dir(out, ReportError)
 
 
 def make_report(paths: Sequence[str], out: str, pdf: bool = False, compare: Sequence[str] | None = None,

@@ -54,7 +54,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from ued.utils import directory_problem, parse_cli_value, parse_options
+from ued.utils import check_output_dir, parse_cli_value, parse_options
 
 STUDY_KEYS = ("name", "preset", "scale", "seeds", "first_seed", "seeds_together", "common", "methods", "evaluate",
               "published", "out")
@@ -167,11 +167,12 @@ def load_study(path: str, scale: float | None = None, out: str | None = None, se
         if not re.search(r"[^\W_]", label):
             raise StudyError(f"methods[{i}]: the label {label!r} has no letter or digit; a label names the method's "
                              f"run directory (runs/<label>), so give it one")
-        if _slug(label) in folders:
-            other = folders[_slug(label)]
-            same = "is used twice" if other == label else f"and {other!r} share the run directory runs/{_slug(label)}"
+        folder = _slug(label)
+        if folder in folders:
+            other = folders[folder]
+            same = "is used twice" if other == label else f"and {other!r} share the run directory runs/{folder}"
             raise StudyError(f"methods[{i}]: the label {label!r} {same}; give the methods distinct labels")
-        folders[_slug(label)] = label
+        folders[folder] = label
         own = _strings(m.get("overrides"), f"methods[{i}].overrides")
         _refuse_study_keys(own, f"method {label!r}")
         methods.append(Method(label, own, m.get("published")))
@@ -212,9 +213,7 @@ def load_study(path: str, scale: float | None = None, out: str | None = None, se
     elif any(m.published for m in methods):
         raise StudyError("a method names published results but the study has no published= set")
     study.out = out or doc.get("out") or os.path.join("studies", name)
-    problem = directory_problem(study.out)
-    if problem is not None:
-        raise StudyError(f"out={study.out} {problem}; choose another out=")
+    check_output_dir(study.out, StudyError)
     return study
 
 
@@ -249,7 +248,7 @@ def _published(name: str) -> dict:
 
 def _slug(label: str) -> str:
     """The run directory's name of a label: runs of other characters as ``_``, no leading dot."""
-    return re.sub(r"[^\w.-]+", "_", label).strip("_.") or "method"
+    return re.sub(r"[^\w.-]+", "_", label).strip("_.")  # never empty: load_study refuses a label without a letter
 
 
 def _compose(overrides: list[str]):

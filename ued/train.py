@@ -34,8 +34,8 @@ from ued import __version__
 from ued.run.checkpoint import (CheckpointDamaged, CheckpointError, checkpoint_dirs, move_aside, read_checkpoint,
                                  save_checkpoint)
 from ued.run.config import (CONF_DIR, CONF_PACKAGE, Components, ConfigError, build_components, check_launcher,
-                            check_overrides, check_resume, check_run_dir, check_run_dir_override, normalise_preset, preflight,
-                             check_config_dir, check_flags, hydra_argv, hydra_overrides)
+                            check_config_dir, check_flags, check_overrides, check_resume, check_run_dir,
+                            check_run_dir_override, hydra_argv, hydra_overrides, normalise_preset, preflight)
 from ued.run.devices import any_process, broadcast_text, is_writer, on_writer, start_distributed, to_host
 from ued.run.lock import RunLock
 from ued.run.logger import LogFileError, RunLogger, repair_jsonl, truncate_jsonl
@@ -466,7 +466,7 @@ def _not_from_packages(record: logging.LogRecord) -> bool:
     """Whether a log record reaches the terminal: not one of jax's, absl's or orbax's (a failed
     save's tracebacks), which Hydra's file handler keeps in ``train.log``; ued's own error line
     says what failed."""
-    return not record.name.split(".")[0] in ("absl", "jax", "orbax")
+    return record.name.split(".")[0] not in ("absl", "jax", "orbax")
 
 
 def check_command_line(argv: list[str]) -> None:

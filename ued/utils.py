@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 
 import threading
@@ -126,6 +127,22 @@ def directory_problem(path: str) -> str | None:
     return None
 
 
+def check_output_dir(path, error: type = ValueError, key: str = "out") -> None:
+    """Refuses an output directory that is not a path, is a file or cannot be created (creating
+    nothing), with one message for every command: ``"<key>=<path> <problem>; choose another <key>="``.
+
+    Args:
+        path: the directory.
+        error: the exception type to raise (a command's own error).
+        key: the option that named it.
+    """
+    if not isinstance(path, str) or not path.strip():
+        raise error(f"{key}= must be a directory path, got {path!r}")
+    problem = directory_problem(path)
+    if problem is not None:
+        raise error(f"{key}={path} {problem}; choose another {key}=")
+
+
 def glob_or_path(spec: str) -> list[str]:
     """The sorted matches of ``spec`` when it has a wildcard (``*``, ``?``, ``[``), else ``[spec]``."""
     import glob
@@ -178,12 +195,9 @@ def check_number(value, label: str, low: float | None = None, high: float | None
         low_open: ``low`` itself is refused.
         error: the exception type to raise.
     """
-    import math
-
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (low is None or (value > low if low_open else value >= low)) and (high is None or value <= high)
     if not ok:
-        lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}, "
+        lo = "(-inf, " if low is None else ("(" if low_open else "[") + f"{low:g}, "
         hi = "inf)" if high is None else f"{high:g}]"
-        where = f"{lo}{hi}" if low is not None else f"(-inf, {hi}"
-        raise error(f"{label} must be a number in {where}, got {value!r}")
+        raise error(f"{label} must be a number in {lo}{hi}, got {value!r}")

@@ -27,7 +27,7 @@ from ued.agents.networks import Agent
 from ued.rollout import make_rollout_fn
 from ued.run.checkpoint import CheckpointError
 from ued.types import LevelEnv
-from ued.utils import check_positive_int
+from ued.utils import check_output_dir, check_positive_int
 
 USAGE = "usage: python -m ued.evaluate.crossplay runs=[RUN_DIR,...] out=DIR [levels=256] [episodes=4] [seed=0]"
 
@@ -102,15 +102,11 @@ def _parse(argv):
 def _check_paths(runs: Sequence[str], out: str) -> None:
     """Refuses run directories that are missing or files, and an output directory that cannot be
     written, before any run is loaded."""
-    from ued.utils import directory_problem
-
     for r in runs:
         if not isinstance(r, str) or not os.path.isdir(r):
             what = "is a file, not a run directory" if isinstance(r, str) and os.path.exists(r) else "does not exist"
             raise CrossPlayError(f"runs: {r} {what}; give the run directories of trained runs")
-    problem = directory_problem(out)
-    if problem is not None:
-        raise CrossPlayError(f"out {out} {problem}; choose another out")
+    check_output_dir(out, CrossPlayError)
 
 
 def run_cross_play(runs: Sequence[str], out: str, levels: int = 256, episodes: int = 4, seed: int = 0) -> dict:

@@ -40,7 +40,7 @@ from ued.evaluate.cvar import (DEFAULT_ALPHAS, EVAL_LEVELS_KEY, check_alphas, ev
                                sample_eval_levels, success_passes)
 from ued.evaluate.heldout import make_level_evaluator
 from ued.run.checkpoint import CheckpointError
-from ued.utils import check_positive_int, directory_problem, glob_or_path, parse_options
+from ued.utils import check_output_dir, check_positive_int, directory_problem, glob_or_path, parse_options
 
 OPTIONS = {
     "run_dir": "run directories (repeat, comma-separate or glob)",
@@ -122,7 +122,7 @@ def check_evaluation(*, num_levels: int, episodes: int, alphas: Sequence[float],
                                    or (isinstance(checkpoint, int) and checkpoint < 0)):
         raise EvaluateError(f"checkpoint must be an update number or a checkpoint directory, got {checkpoint!r}")
     if out is not None:
-        _check_out(out)
+        check_output_dir(out, EvaluateError)
     try:
         return check_alphas(alphas, num_levels)
     except ValueError as e:
@@ -227,11 +227,11 @@ def evaluate_runs(run_dirs: Sequence[str], checkpoint: int | str | None = None, 
     return summaries
 
 
-def _check_out(path: str, what: str | None = None) -> None:
-    """Refuses an output directory that is a file or cannot be written (before any rollout)."""
+def _check_out(path: str, what: str) -> None:
+    """Refuses a run's evaluation directory that is a file or cannot be written (before any rollout)."""
     problem = directory_problem(path)
     if problem is not None:
-        raise EvaluateError(f"{what or f'out={path}'} {problem}; choose another out=")
+        raise EvaluateError(f"{what} {problem}; choose another out=")
 
 
 def _commit(dest: str, summary: dict, level_cols: list[dict], named_cols: list[dict]) -> None:

@@ -286,7 +286,7 @@ def hydra_argv(argv: list[str]) -> list[str]:
         ConfigError: two of Hydra's modes at once (``-m`` with ``--cfg``), which Hydra refuses.
     """
     overrides = hydra_overrides(argv)
-    flags = [a for a in argv if a not in overrides] if overrides else list(argv)
+    flags = [a for a in argv if a not in overrides]
     modes = sorted({_MODES[a.split("=", 1)[0]] for a in flags if a.split("=", 1)[0] in _MODES})
     if len(modes) > 1:
         raise ConfigError(f"{' and '.join(modes)} cannot be combined: Hydra runs one of --run, -m (--multirun), "
@@ -454,10 +454,6 @@ def preflight(argv: list[str], conf_dir: str = CONF_DIR) -> None:
             raise _one_line_compose_error(culprit, e, conf_dir) from None
 
 
-EMPTY_RUN_DIR = ("run_dir is empty, which would write the run into the current directory: give it a directory "
-                 "(run_dir=runs/NAME) or leave run_dir out for the default outputs/DATE/TIME_CURRICULUM_seedN")
-
-
 def check_run_dir(run_dir: str) -> None:
     """Refuses a run directory that is a file or cannot be written, without creating anything.
 
@@ -467,7 +463,9 @@ def check_run_dir(run_dir: str) -> None:
     from ued.utils import directory_problem
 
     if not str(run_dir).strip():
-        raise ConfigError(EMPTY_RUN_DIR)
+        raise ConfigError("run_dir is empty, which would write the run into the current directory: give it a "
+                          "directory (run_dir=runs/NAME) or leave run_dir out for the default "
+                          "outputs/DATE/TIME_CURRICULUM_seedN")
     problem = directory_problem(run_dir)
     if problem is not None:
         fix = " or fix its permissions" if "writable" in problem else ""
@@ -479,8 +477,6 @@ def check_run_dir_override(argv: list[str]) -> None:
     for a in argv:
         if a.startswith("run_dir=") and "${" not in a:
             value = a.split("=", 1)[1].strip("'\"")
-            if not value.strip():
-                raise ConfigError(EMPTY_RUN_DIR)
             if "," not in value:
                 check_run_dir(value)
 
