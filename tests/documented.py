@@ -17,9 +17,27 @@ import glob
 import os
 import re
 import shlex
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+def copy_tracked(dest, *paths) -> list[str]:
+    """Copies the repository's tracked files (``git ls-files [paths]``, as they are in the work tree)
+    to ``dest``, keeping their relative paths: what a clean clone holds, less nothing and plus nothing.
+
+    Returns:
+        The copied files' relative paths (empty when git lists none).
+    """
+    listed = subprocess.run(["git", "ls-files", "-z", *paths], cwd=ROOT, capture_output=True, text=True)
+    files = [rel for rel in listed.stdout.split("\0") if rel and os.path.isfile(os.path.join(ROOT, rel))] \
+        if listed.returncode == 0 else []
+    for rel in files:
+        os.makedirs(os.path.join(dest, os.path.dirname(rel)), exist_ok=True)
+        shutil.copy2(os.path.join(ROOT, rel), os.path.join(dest, rel))
+    return files
+
+
 DOCS = ["README.md", *sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "**", "*.md"),
                                                                           recursive=True))]
 _FENCE = re.compile(r"^```(\w*)\s*$")

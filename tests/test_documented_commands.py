@@ -18,7 +18,6 @@ import math
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ import time
 import pytest
 from hydra import compose, initialize_config_dir
 
-from tests.documented import ROOT, Command, code_blocks
+from tests.documented import ROOT, Command, code_blocks, copy_tracked
 from tests.envs.external import SPACES
 from tests.extras import PACKAGES, require
 from tests.tiny import shrink
@@ -169,12 +168,7 @@ def _workdir(tmp_path):
     """A fresh working directory holding the repository's committed experiments/ files only."""
     work = tmp_path / "work"
     work.mkdir()
-    tracked = subprocess.run(["git", "ls-files", "experiments"], cwd=ROOT, capture_output=True, text=True)
-    files = tracked.stdout.split() if tracked.returncode == 0 and tracked.stdout.strip() else []
-    assert files, "git ls-files found no committed experiments/ files"
-    for rel in files:
-        os.makedirs(work / os.path.dirname(rel), exist_ok=True)
-        shutil.copy2(os.path.join(ROOT, rel), work / rel)
+    assert copy_tracked(work, "experiments"), "git ls-files found no committed experiments/ files"
     return work
 
 

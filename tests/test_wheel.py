@@ -1,5 +1,5 @@
-"""The distribution as a user gets it: the wheel built from this tree's committed files (a copy, so
-a file never committed is missing here as it is from a clean clone, and nothing is written into the
+"""The distribution as a user gets it: the wheel built from a copy of this tree's tracked files (a
+file never added to git is missing here as it is from a clean clone, and nothing is written into the
 tree while other tests read it), installed with its declared
 dependencies into a fresh virtual environment, runs ``ued-train`` from a directory outside the
 repository (its configuration found inside the package, a user's config directory added on the
@@ -16,21 +16,11 @@ import venv
 
 import pytest
 
+from tests.documented import copy_tracked
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["num_updates=2", "num_envs=4", "num_steps=16", "eval.random_levels=4", "eval.render=false",
         "progress=false"]
-
-
-def _committed_copy(dest):
-    """The repository's tracked files (``git ls-files``, as edited in the work tree) copied to ``dest``."""
-    import shutil
-
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True)
-    for rel in filter(None, files.stdout.split("\0")):
-        if os.path.isfile(os.path.join(REPO, rel)):
-            os.makedirs(os.path.join(dest, os.path.dirname(rel)), exist_ok=True)
-            shutil.copy2(os.path.join(REPO, rel), os.path.join(dest, rel))
-    return str(dest)
 
 
 def _run(cmd, cwd, env=None, timeout=900):
@@ -42,8 +32,9 @@ def _run(cmd, cwd, env=None, timeout=900):
 @pytest.mark.slow
 def test_wheel_in_a_fresh_venv_runs_from_anywhere(tmp_path):
     dist = tmp_path / "dist"
-    source = _committed_copy(tmp_path / "source")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), source], cwd=tmp_path)
+    source = tmp_path / "source"
+    assert copy_tracked(source), "git ls-files found no tracked files"
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(source)], cwd=tmp_path)
     wheels = glob.glob(str(dist / "ued_jax-*.whl"))
     assert len(wheels) == 1, os.listdir(dist)
 
