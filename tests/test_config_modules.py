@@ -11,10 +11,14 @@ LAYERS = ("schema", "catalog", "cli", "checks", "build")
 RUN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ued", "run")
 
 
+def _tree(name):
+    with open(os.path.join(RUN, f"{name}.py")) as f:
+        return ast.parse(f.read())
+
+
 def _imported_run_modules(name):
-    tree = ast.parse(open(os.path.join(RUN, f"{name}.py")).read())
     found = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(_tree(name)):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ued.run."):
             found.add(node.module.split(".")[2])
     return found
@@ -28,9 +32,8 @@ def test_each_config_module_imports_only_the_layers_below_it():
 
 
 def _defined_public_names(name):
-    tree = ast.parse(open(os.path.join(RUN, f"{name}.py")).read())
     names = []
-    for node in tree.body:
+    for node in _tree(name).body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             names.append(node.name)
         elif isinstance(node, ast.Assign):

@@ -55,12 +55,6 @@ def component_groups(conf_dir: str = CONF_DIR) -> tuple[str, ...]:
 
 
 
-def normalise_preset(argv: list[str]) -> list[str]:
-    """``+preset=NAME`` (the form of earlier releases) as ``preset=NAME``: ``preset`` is an optional
-    group of the primary config, so Hydra refuses to add it a second time."""
-    return [a[1:] if a.startswith("+preset=") else a for a in argv]
-
-
 def preset_names(conf_dir: str = CONF_DIR) -> tuple[str, ...]:
     """The presets shipped in ``conf/preset``."""
     return tuple(component_names("preset", conf_dir))

@@ -17,6 +17,12 @@ _VALUE_FLAGS = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--con
 _INFO_CHOICES = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
 
 
+def normalise_preset(argv: list[str]) -> list[str]:
+    """``+preset=NAME`` (the form of earlier releases) as ``preset=NAME``: ``preset`` is an optional
+    group of the primary config, so Hydra refuses to add it a second time."""
+    return [a[1:] if a.startswith("+preset=") else a for a in argv]
+
+
 def hydra_overrides(argv: list[str]) -> list[str]:
     """The overrides of a command line: its words less Hydra's flags and their values
     (``--cfg job``, ``-cd DIR``, ``--info defaults``, ``-m`` anywhere)."""

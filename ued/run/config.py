@@ -14,11 +14,11 @@ from ued.run.schema import (  # noqa: F401
     LoggerSchema, UEDSchema, check_schema,
 )
 from ued.run.catalog import (  # noqa: F401
-    curriculum_groups, curriculum_level_spaces, component_groups, normalise_preset,
+    curriculum_groups, curriculum_level_spaces, component_groups,
     preset_names, preset_curricula, preset_fixes, compose_component, component_names,
 )
 from ued.run.cli import (  # noqa: F401
-    hydra_overrides, hydra_argv, HYDRA_FLAGS, check_flags,
+    normalise_preset, hydra_overrides, hydra_argv, HYDRA_FLAGS, check_flags,
     check_config_dir, LAUNCHER_PLUGINS, check_launcher, preflight,
 )
 from ued.run.checks import (  # noqa: F401
