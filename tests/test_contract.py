@@ -85,8 +85,7 @@ def test_buffer_contract(name):
         jax.jit(add)(state, levels, scores[:10])
 
 
-@pytest.mark.parametrize("name", component_names("env"))
-def test_level_space_contract(name):
+def _space(name):
     package = PACKAGES.get(name)
     if package:
         require(*package)
@@ -95,9 +94,47 @@ def test_level_space_contract(name):
 
         from tests.envs.xland.test_xland import write_benchmark
 
-        space = compose_component("env", name, (f"env.path={write_benchmark(tempfile.mkdtemp() + '/tiny.bz2')}",))
-    else:
-        space = compose_component("env", name)
+        return compose_component("env", name, (f"env.path={write_benchmark(tempfile.mkdtemp() + '/tiny.bz2')}",))
+    return compose_component("env", name)
+
+
+def _first_step(space, levels):
+    """Resets ``levels`` (a batch) and takes one all-zeros action: ``(reward, done, info)``."""
+    env = space.env
+    n = jax.tree.leaves(levels)[0].shape[0]
+    shape = (n,) + (() if env.num_agents == 1 else (env.num_agents,))
+    action = (jnp.zeros(shape, jnp.int32) if hasattr(env.action_space, "n")
+              else jnp.zeros(shape + tuple(env.action_space.shape), jnp.float32))
+
+    def first(key, level):
+        _, state = env.reset_to_level(key, level, env.default_params)
+        return env.step(key, state, action[0], env.default_params)[2:]
+
+    return jax.jit(jax.vmap(first))(jax.random.split(jax.random.key(1), n), levels)
+
+
+def _broken(levels):
+    """Every signed integer of the levels -1, every unsigned one its largest value and every
+    float NaN: outside every grid, an id no package defines, a non-finite position."""
+    def breaks(x):
+        x = jnp.asarray(x)
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            return jnp.full_like(x, jnp.nan)
+        if jnp.issubdtype(x.dtype, jnp.signedinteger):
+            return jnp.full_like(x, -1)
+        if jnp.issubdtype(x.dtype, jnp.unsignedinteger):
+            return jnp.full_like(x, jnp.iinfo(x.dtype).max)
+        return x
+    return jax.tree.map(breaks, levels)
+
+
+@pytest.mark.parametrize("name", component_names("env"))
+def test_level_space_contract(name):
+    """Every level space: its parts' shapes; its generated (and mutated) levels are played
+    (``info["invalid_level"]`` False on their first step); and, as ued/envs/README.md says, a level
+    that is not valid is not played: its first step ends the episode, pays 0, is not solved and
+    says ``invalid_level`` (one compiled step for all three kinds of level)."""
+    space = _space(name)
     assert isinstance(space, LevelSpace) and isinstance(space.env, LevelEnv)
     assert isinstance(space.env.max_episode_steps, int) and space.env.max_episode_steps > 0
     levels = jax.jit(jax.vmap(space.generator.sample))(jax.random.split(jax.random.key(0), 3))
@@ -107,6 +144,15 @@ def test_level_space_contract(name):
     assert all(np.shape(v) == (3,) for v in stats.values())
     if space.optimal_return is not None:
         assert jax.vmap(space.optimal_return)(levels).shape == (3,)
+    parts = [levels]
+    if space.mutator is not None:
+        parts.append(jax.jit(jax.vmap(space.mutator.mutate))(jax.random.split(jax.random.key(2), 3), levels))
+    parts.append(_broken(jax.tree.map(lambda x: x[:2], levels)))
+    reward, done, info = _first_step(space, jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts))
+    invalid, done, solved = (np.asarray(x) for x in (info["invalid_level"], done, info["solved"]))
+    assert not np.any(invalid[:-2])  # generated and mutated levels are played
+    assert np.all(invalid[-2:]) and np.all(done[-2:]) and not np.any(solved[-2:])
+    assert np.all(np.asarray(reward)[-2:] == 0.0) and np.all(np.asarray(info["episode_length"])[-2:] == 1)
 
 
 @pytest.mark.slow

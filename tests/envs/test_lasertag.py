@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ued.envs.lasertag import (ARENAS, FORWARD, LEFT, STAY, TAG, TagLevel, beam_hits, lasertag_level_space,
-                               lasertag_level_stats, parse_arena)
+                               lasertag_level_stats, parse_arena, valid_tag_level)
 
 SPACE = lasertag_level_space(max_steps=20)
 ENV = SPACE.env
@@ -129,3 +129,16 @@ def test_generator_mutator_arenas_and_stats():
     assert SPACE.render(jax.tree.map(lambda x: x[0], SPACE.held_out)).shape == (108, 108, 3)
     with pytest.raises(ValueError, match="unknown LaserTag arena 'Nope'; choose from Open"):
         lasertag_level_space(held_out=["Nope"])
+
+
+@pytest.mark.parametrize("change", ["same cell", "on a wall", "outside", "bad direction"])
+def test_an_invalid_level_is_not_played(change):
+    level = arena(CORRIDOR)
+    level = {"same cell": lambda lv: lv.replace(agent_pos=jnp.array([[0, 0], [0, 0]], jnp.int32)),
+             "on a wall": lambda lv: lv.replace(agent_pos=jnp.array([[0, 1], [4, 0]], jnp.int32)),
+             "outside": lambda lv: lv.replace(agent_pos=jnp.array([[0, 0], [5, 0]], jnp.int32)),
+             "bad direction": lambda lv: lv.replace(agent_dir=jnp.array([0, 4], jnp.int32))}[change](level)
+    assert not bool(valid_tag_level(level)) and bool(valid_tag_level(arena(CORRIDOR)))
+    [(_, state, r, d, info)] = play(level, [(TAG, FORWARD)])  # a tag that would hit, were the level played
+    assert d.all() and (r == 0).all() and info["invalid_level"].all() and not info["solved"].any()
+    np.testing.assert_array_equal(state.agent_pos, level.agent_pos)

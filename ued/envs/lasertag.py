@@ -105,6 +105,14 @@ def beam_hits(wall_map, tagger_pos, tagger_dir, target_pos):
     return jnp.any(~stopped & jnp.all(cells == target_pos[None, :], axis=1))
 
 
+def valid_tag_level(level: TagLevel) -> jax.Array:
+    """bool ``()``: both players inside the grid on free cells of their own, facing one of the
+    four directions."""
+    pos = jnp.asarray(level.agent_pos, jnp.int32)
+    d = jnp.asarray(level.agent_dir, jnp.int32)
+    return ~jnp.any(_blocked(level.wall_map, pos)) & ~jnp.all(pos[0] == pos[1]) & jnp.all((d >= 0) & (d < 4))
+
+
 def make_lasertag(agent_view_size: int = 5, max_steps: int = 100, normalize_obs: bool = False) -> LevelEnv:
     """The two-player LaserTag env as a ``LevelEnv`` (``num_agents=2``, ``coplayer_slots=1``).
 
@@ -112,6 +120,10 @@ def make_lasertag(agent_view_size: int = 5, max_steps: int = 100, normalize_obs:
         agent_view_size: side of each player's egocentric view (odd, >= 3).
         max_steps: episode time limit (a draw when reached).
         normalize_obs: float32 images scaled to ``[0, 1]`` (the maze's ``OBS_SCALE``).
+
+    A level whose players are outside the grid, on walls or on one cell (``valid_tag_level``) is
+    not played: its first step ends the episode with reward 0, the players unmoved and
+    ``info["invalid_level"]`` True.
     """
     if not isinstance(agent_view_size, int) or agent_view_size < 3 or agent_view_size % 2 == 0:
         raise ValueError(f"agent_view_size must be an odd integer >= 3, got {agent_view_size!r}")
@@ -146,6 +158,8 @@ def make_lasertag(agent_view_size: int = 5, max_steps: int = 100, normalize_obs:
         a = jnp.asarray(action, jnp.int32).reshape(2)
         walls = state.level.wall_map
         pos, d = state.agent_pos, state.agent_dir
+        valid = valid_tag_level(state.level)
+        a = jnp.where(valid, a, STAY)
         front = pos + dirs[d]
         other = pos[::-1]
         wants = (a == FORWARD) & ~_blocked(walls, front)
@@ -158,12 +172,13 @@ def make_lasertag(agent_view_size: int = 5, max_steps: int = 100, normalize_obs:
         won = hits & ~hits[::-1]
         reward = won.astype(jnp.float32) - won[::-1].astype(jnp.float32)
         time = state.time + 1
-        end = jnp.any(hits) | (time >= jnp.asarray(params.max_steps, jnp.int32))
+        end = jnp.any(hits) | (time >= jnp.asarray(params.max_steps, jnp.int32)) | ~valid
         done = jnp.full((2,), end)
         ret = state.episode_return + reward
         new = state.replace(agent_pos=new_pos, agent_dir=new_dir, time=time, episode_return=ret)
         info = {"solved": won, "episode_return": jnp.where(done, ret, 0.0),
-                "episode_length": jnp.where(done, time, 0), "tagged": hits[::-1]}
+                "episode_length": jnp.where(done, time, 0), "tagged": hits[::-1],
+                "invalid_level": jnp.full((2,), ~valid)}
         return observe(new), new, reward, done, info
 
     return LevelEnv(reset_to_level=reset_to_level, step=step,
@@ -296,4 +311,4 @@ def lasertag_level_space(size: int = 9, n_walls: int = 15, agent_view_size: int 
 
 __all__ = ["ARENAS", "NUM_ACTIONS", "TagLevel", "TagParams", "TagState", "beam_hits", "lasertag_generator",
            "lasertag_level_space", "lasertag_level_stats", "lasertag_mutator", "make_lasertag", "named_arenas",
-           "parse_arena", "render_arena"]
+           "parse_arena", "render_arena", "valid_tag_level"]

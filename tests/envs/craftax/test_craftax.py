@@ -80,3 +80,17 @@ def test_bad_settings_are_one_line_errors(call, message):
     with pytest.raises(ValueError, match=message) as e:
         call()
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("change", ["player outside", "unknown block", "not finite"])
+def test_an_invalid_world_is_not_played(change):
+    level = SAMPLE(jax.random.key(0))
+    level = {"player outside": lambda lv: lv.replace(player_position=jnp.array([64, 3], lv.player_position.dtype)),
+             "unknown block": lambda lv: lv.replace(map=lv.map.at[0, 0].set(len(BlockType))),
+             "not finite": lambda lv: lv.replace(player_hunger=jnp.float32(jnp.nan))
+             }[change](level)
+    _, state = SPACE.env.reset_to_level(jax.random.key(1), level, None)
+    _, _, r, done, info = STEP(jax.random.key(2), state, jnp.int32(0), None)
+    assert bool(done) and float(r) == 0.0 and bool(info["invalid_level"]) and not bool(info["solved"])
+    _, state = SPACE.env.reset_to_level(jax.random.key(1), SAMPLE(jax.random.key(0)), None)
+    assert not bool(STEP(jax.random.key(2), state, jnp.int32(0), None)[4]["invalid_level"])

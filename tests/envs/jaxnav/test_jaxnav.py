@@ -165,3 +165,18 @@ def test_the_paired_editor_builds_valid_levels():
     np.testing.assert_allclose(level.agent_pos, [1.5, 1.5])
     np.testing.assert_allclose(level.goal_pos, [9.5, 9.5])
     assert float(jaxnav_level_stats(jax.tree.map(lambda x: x[None], level))["shortest_path"][0]) == 16
+
+
+@pytest.mark.parametrize("change", ["start on a block", "goal outside", "start not finite"])
+def test_an_invalid_level_is_not_played(levels, change):
+    from ued.envs.jaxnav import valid_level
+
+    level = jax.tree.map(lambda x: x[0], levels)
+    assert bool(valid_level(level))
+    level = {"start on a block": lambda lv: lv.replace(agent_pos=jnp.array([0.5, 0.5])),  # the border
+             "goal outside": lambda lv: lv.replace(goal_pos=jnp.array([11.5, 3.5])),
+             "start not finite": lambda lv: lv.replace(agent_theta=jnp.float32(jnp.inf))}[change](level)
+    _, state = SPACE.env.reset_to_level(jax.random.key(0), level, PARAMS)
+    _, _, r, done, info = jax.jit(SPACE.env.step)(jax.random.key(1), state, jnp.array([1.0, 0.0]), PARAMS)
+    assert not bool(valid_level(level)) and bool(done) and float(r) == 0.0
+    assert bool(info["invalid_level"]) and not bool(info["solved"]) and int(info["episode_length"]) == 1

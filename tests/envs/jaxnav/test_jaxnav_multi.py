@@ -225,3 +225,14 @@ def test_the_agent_axis_through_rollout_scores_and_evaluators():
     assert "trace" not in solve  # episode renders are for one-agent grid levels
     success = jax.jit(make_success_evaluator(SPACE.env, agent, num_episodes=3, parallel_episodes=4))
     np.testing.assert_allclose(success({}, levels, jax.random.key(2)), [1.0, 0.5])
+
+
+def test_a_level_with_one_robot_on_a_block_is_not_played(levels):
+    level = jax.tree.map(lambda x: x[0], levels)
+    bad = level.replace(agent_pos=level.agent_pos.at[N - 1].set(jnp.array([0.5, 0.5])))  # the border
+    for lv, invalid in ((level, False), (bad, True)):
+        _, state = SPACE.env.reset_to_level(jax.random.key(0), lv, PARAMS)
+        _, _, r, done, info = jax.jit(SPACE.env.step)(jax.random.key(1), state, jnp.zeros((N, 2)), PARAMS)
+        assert np.asarray(info["invalid_level"]).tolist() == [invalid] * N
+        if invalid:
+            assert np.all(np.asarray(done)) and np.all(np.asarray(r) == 0) and not np.any(np.asarray(info["solved"]))

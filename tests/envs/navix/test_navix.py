@@ -95,7 +95,7 @@ def test_a_door_opens_only_with_its_key():
         return state, r, done, info
 
     locked, _, done, _ = run(state, [FORWARD, TOGGLE, FORWARD])  # no key: the door stays shut
-    assert not bool(done) and locked.timestep.state.entities["player"].position[0].tolist() == [2, 2]
+    assert not bool(done) and locked.inner.state.entities["player"].position[0].tolist() == [2, 2]
     # face south, pick up the key, face east, open, walk through to the goal
     _, r, done, info = run(state, [RIGHT, PICKUP, LEFT, FORWARD, TOGGLE, FORWARD, FORWARD])
     assert bool(done) and bool(info["solved"]) and float(r) > 0

@@ -128,13 +128,13 @@ def test_reset_and_step_match_the_package_on_the_same_ruleset(space):
         key = jax.random.key(i)
         ts = pkg_reset(p, key)
         obs, state = reset(key, ruleset, ls.env.default_params)
-        np.testing.assert_array_equal(state.timestep.state.grid, ts.state.grid)
+        np.testing.assert_array_equal(state.inner.state.grid, ts.state.grid)
         actions = jax.random.randint(jax.random.key(100 + i), (40,), 0, 6)
         for t, a in enumerate(actions):
             ts = pkg_step(p, ts, a)
             obs, state, rew, done, info = step(jax.random.key(t), state, a, ls.env.default_params)
-            np.testing.assert_array_equal(state.timestep.observation, ts.observation)
-            np.testing.assert_array_equal(state.timestep.state.agent.position, ts.state.agent.position)
+            np.testing.assert_array_equal(state.inner.observation, ts.observation)
+            np.testing.assert_array_equal(state.inner.state.agent.position, ts.state.agent.position)
             assert float(rew) == pytest.approx(float(ts.reward))
             assert bool(done) == bool(ts.step_type == 2)
             assert bool(info["solved"]) == bool((ts.step_type == 2) & (ts.discount == 0))
@@ -193,3 +193,18 @@ def test_a_missing_package_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "xminigrid", None)
     with pytest.raises(ImportError, match=r"pip install -e '.\[xland\]'"):
         mod.xland_level_space(path="x")
+
+
+@pytest.mark.parametrize("field, index, value", [("goal", (0,), 200), ("rules", (0, 0), 200),
+                                                 ("init_tiles", (0, 0), 200), ("init_tiles", (0, 1), 200)])
+def test_a_ruleset_with_an_id_the_package_does_not_define_is_not_played(space, field, index, value):
+    from ued.envs.xland import valid_ruleset
+
+    ls, _ = space
+    level = ls.generator.sample(jax.random.key(0))
+    assert bool(valid_ruleset(level))
+    level = level.replace(**{field: getattr(level, field).at[index].set(value)})
+    _, state = ls.env.reset_to_level(jax.random.key(1), level, ls.env.default_params)
+    _, _, r, done, info = jax.jit(ls.env.step)(jax.random.key(2), state, jnp.int32(0), ls.env.default_params)
+    assert not bool(valid_ruleset(level)) and bool(done) and float(r) == 0.0
+    assert bool(info["invalid_level"]) and not bool(info["solved"])

@@ -20,11 +20,12 @@ having been unlocked by the end of the episode; episodes are long (the package's
 from __future__ import annotations
 
 import importlib
+from functools import partial
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
+from ued.envs.episodes import EpisodeState, all_finite, begin_episode, end_step, same_dtypes
 from ued.types import Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
 from ued.utils import check_positive_int, repeated_edits
 
@@ -50,14 +51,7 @@ def _package(variant: str):
     return getattr(env_module, env_path.rsplit(".", 1)[1])(), constants, world_gen
 
 
-@struct.dataclass
-class CraftaxState:
-    """The package's ``EnvState`` being played, the level (its initial state) and the episode counters."""
-
-    inner: object
-    level: object
-    episode_return: jax.Array
-    episode_length: jax.Array
+CraftaxState = EpisodeState  # ``inner``: the package's ``EnvState``; ``level``: its initial ``EnvState``
 
 
 def make_craftax(variant: str = "classic", max_steps: int | None = None,
@@ -69,6 +63,10 @@ def make_craftax(variant: str = "classic", max_steps: int | None = None,
             of 48x48, 43 actions).
         max_steps: the episode time limit (the package's ``max_timesteps``; default 10,000).
         success_achievement: the achievement whose unlocking is ``solved``.
+
+    A level with an unknown block id, the player outside the map or a non-finite value
+    (``valid_world``) is not played: its first step ends the episode with reward 0 and
+    ``info["invalid_level"]`` True.
 
     Returns:
         ``(LevelEnv, package params)``.
@@ -87,28 +85,32 @@ def make_craftax(variant: str = "classic", max_steps: int | None = None,
         check_positive_int(max_steps, "max_steps")
         params = params.replace(max_timesteps=max_steps)
 
+    valid = partial(valid_world, num_blocks=len(constants.BlockType))
+
     def reset_to_level(key, level, _):
         inner = level.replace(state_rng=key)
-        return env.get_obs(inner).astype(jnp.float32), CraftaxState(inner=inner, level=level,
-                                                                    episode_return=jnp.float32(0.0),
-                                                                    episode_length=jnp.int32(0))
+        return env.get_obs(inner).astype(jnp.float32), begin_episode(inner, level)
 
-    def step(key, state: CraftaxState, action, _):
+    def step(key, state: EpisodeState, action, _):
         obs, inner, reward, done, _info = env.step_env(key, state.inner, jnp.asarray(action, jnp.int32), params)
-        inner = jax.tree.map(lambda new, old: jnp.asarray(new, jnp.asarray(old).dtype), inner, state.inner)
-        reward = jnp.asarray(reward, jnp.float32)
-        done = jnp.asarray(done, jnp.bool_)
-        ret = state.episode_return + reward
-        length = state.episode_length + 1
-        info = {"solved": done & inner.achievements[index], "episode_return": jnp.where(done, ret, 0.0),
-                "episode_length": jnp.where(done, length, 0)}
-        return obs.astype(jnp.float32), CraftaxState(inner=inner, level=state.level, episode_return=ret,
-                                                     episode_length=length), reward, done, info
+        inner = same_dtypes(inner, state.inner)
+        state, reward, done, info = end_step(state, inner, reward, done, done & inner.achievements[index],
+                                             valid(state.level))
+        return obs.astype(jnp.float32), state, reward, done, info
 
     level_env = LevelEnv(reset_to_level=reset_to_level, step=step, default_params=None,
                          action_space=Discrete(int(env.num_actions)), get_level=lambda s: s.level,
                          name=f"craftax_{variant}", max_episode_steps=int(params.max_timesteps))
     return level_env, params
+
+
+def valid_world(level, num_blocks: int) -> jax.Array:
+    """bool ``()``: every block id of the map is one of the package's ``num_blocks`` block types,
+    the player stands inside the map, and the level's floating values are finite."""
+    h, w = level.map.shape[-2:]
+    r, c = level.player_position[0], level.player_position[1]
+    return (jnp.all((level.map >= 0) & (level.map < num_blocks)) & (r >= 0) & (r < h) & (c >= 0) & (c < w)
+            & all_finite(level))
 
 
 def craftax_generator(variant: str = "classic", params=None) -> LevelGenerator:
@@ -216,4 +218,4 @@ def craftax_level_space(variant: str = "classic", max_steps: int | None = None,
 
 
 __all__ = ["CraftaxState", "craftax_generator", "craftax_level_space", "craftax_level_stats", "craftax_mutator",
-           "craftax_renderer", "make_craftax"]
+           "craftax_renderer", "make_craftax", "valid_world"]

@@ -24,8 +24,8 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 
+from ued.envs.episodes import EpisodeState, begin_episode, end_step, same_dtypes
 from ued.types import Box, Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
 from ued.utils import check_positive_int
 
@@ -79,18 +79,35 @@ def _package_env(env_name: str):
     return getattr(module, SYSTEMS[env_name].cls)()
 
 
-@struct.dataclass
-class GymnaxState:
-    """The package's ``EnvState``, the level and the episode counters."""
-
-    inner: object
-    level: dict
-    episode_return: jax.Array
-    episode_length: jax.Array
+GymnaxState = EpisodeState  # ``inner``: the package's ``EnvState``; ``level``: the parameter values
 
 
 def _float_fields(params) -> list:
     return [f for f in params.__dataclass_fields__ if isinstance(getattr(params, f), float)]
+
+
+def _check_settings(env_name: str, system, base, varied: tuple, tie: dict, upright_tolerance):
+    """Refuses unknown or derived parameters, ties to a parameter not varied and a tolerance the
+    system has no use for (one-line errors naming the valid choices); returns the tolerance."""
+    fields = _float_fields(base)
+    derived_fields = {"total_mass", "polemass_length"} if system.derived is not None else set()
+    if not varied:
+        raise ValueError(f"{env_name}: a level must vary at least one parameter; valid: {', '.join(fields)}")
+    for name in (*varied, *tie):
+        if name not in fields or name in derived_fields:
+            raise ValueError(f"{env_name} has no settable float parameter {name!r}; valid: "
+                             f"{', '.join(f for f in fields if f not in derived_fields)}")
+    for name, source in tie.items():
+        if source not in varied:
+            raise ValueError(f"tie {name}: {source!r} is not a varied parameter ({', '.join(varied)})")
+    if system.success != "upright" and upright_tolerance is not None:
+        raise ValueError(f"upright_tolerance is Pendulum-v1's success threshold; {env_name} succeeds by its "
+                         f"{'time limit' if system.success == 'survive' else 'termination'} (leave it null)")
+    if system.success == "upright":
+        upright_tolerance = 0.25 if upright_tolerance is None else upright_tolerance
+        if not isinstance(upright_tolerance, (int, float)) or not 0 < upright_tolerance <= math.pi:
+            raise ValueError(f"upright_tolerance must be in (0, pi] radians, got {upright_tolerance!r}")
+    return upright_tolerance
 
 
 def make_gymnax(env_name: str = "CartPole-v1", varied: Sequence[str] = ("length", "masspole"),
@@ -121,26 +138,8 @@ def make_gymnax(env_name: str = "CartPole-v1", varied: Sequence[str] = ("length"
     if max_steps is not None:
         check_positive_int(max_steps, "max_steps")
         base = base.replace(max_steps_in_episode=max_steps)
-    fields = _float_fields(base)
-    derived_fields = {"total_mass", "polemass_length"} if system.derived is not None else set()
-    tie = dict(tie or {})
-    varied = tuple(varied)
-    if not varied:
-        raise ValueError(f"{env_name}: a level must vary at least one parameter; valid: {', '.join(fields)}")
-    for name in (*varied, *tie):
-        if name not in fields or name in derived_fields:
-            raise ValueError(f"{env_name} has no settable float parameter {name!r}; valid: "
-                             f"{', '.join(f for f in fields if f not in derived_fields)}")
-    for name, source in tie.items():
-        if source not in varied:
-            raise ValueError(f"tie {name}: {source!r} is not a varied parameter ({', '.join(varied)})")
-    if system.success != "upright" and upright_tolerance is not None:
-        raise ValueError(f"upright_tolerance is Pendulum-v1's success threshold; {env_name} succeeds by its "
-                         f"{'time limit' if system.success == 'survive' else 'termination'} (leave it null)")
-    if system.success == "upright":
-        upright_tolerance = 0.25 if upright_tolerance is None else upright_tolerance
-        if not isinstance(upright_tolerance, (int, float)) or not 0 < upright_tolerance <= math.pi:
-            raise ValueError(f"upright_tolerance must be in (0, pi] radians, got {upright_tolerance!r}")
+    tie, varied = dict(tie or {}), tuple(varied)
+    upright_tolerance = _check_settings(env_name, system, base, varied, tie, upright_tolerance)
     space = env.action_space(base)
     if system.success == "upright":
         action_space = Box(low=float(space.low), high=float(space.high), shape=tuple(space.shape))
@@ -160,13 +159,12 @@ def make_gymnax(env_name: str = "CartPole-v1", varied: Sequence[str] = ("length"
         level = {k: jnp.asarray(level[k], jnp.float32) for k in varied}
         obs, inner = env.reset_env(key, physics(level))
         inner = jax.tree.map(jnp.asarray, inner)
-        return obs.astype(jnp.float32), GymnaxState(inner=inner, level=level, episode_return=jnp.float32(0.0),
-                                                    episode_length=jnp.int32(0))
+        return obs.astype(jnp.float32), begin_episode(inner, level)
 
-    def step(key, state: GymnaxState, action, params):
+    def step(key, state: EpisodeState, action, params):
         p = physics(state.level)
         obs, inner, reward, terminated, _ = env.step_env(key, state.inner, action, p)
-        inner = jax.tree.map(lambda new, old: jnp.asarray(new, old.dtype), inner, state.inner)
+        inner = same_dtypes(inner, state.inner)
         done = terminated | env.is_truncated(inner, p)  # the package's step: termination or its time limit
         if system.success == "survive":
             solved = done & ~terminated
@@ -175,16 +173,8 @@ def make_gymnax(env_name: str = "CartPole-v1", varied: Sequence[str] = ("length"
         else:
             angle = ((inner.theta + jnp.pi) % (2 * jnp.pi)) - jnp.pi
             solved = done & (jnp.abs(angle) < upright_tolerance)
-        ok = valid(state.level)
-        reward = jnp.where(ok, jnp.asarray(reward, jnp.float32), 0.0)
-        done = jnp.asarray(done, jnp.bool_) | ~ok
-        solved = jnp.asarray(solved, jnp.bool_) & ok
-        ret = state.episode_return + reward
-        length = state.episode_length + 1
-        info = {"solved": solved, "episode_return": jnp.where(done, ret, 0.0),
-                "episode_length": jnp.where(done, length, 0), "invalid_level": ~ok}
-        new = GymnaxState(inner=inner, level=state.level, episode_return=ret, episode_length=length)
-        return obs.astype(jnp.float32), new, reward, done, info
+        state, reward, done, info = end_step(state, inner, reward, done, solved, valid(state.level))
+        return obs.astype(jnp.float32), state, reward, done, info
 
     return LevelEnv(reset_to_level=reset_to_level, step=step, default_params=None, action_space=action_space,
                     get_level=lambda s: s.level, name=system.module, max_episode_steps=int(base.max_steps_in_episode))

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from ued.envs.episodes import EpisodeState, begin_episode, end_step
 from ued.types import Box, GridEditor, LevelEnv, LevelGenerator, LevelSpace, Mutator
 from ued.utils import check_positive_int, repeated_edits
 
@@ -56,14 +57,23 @@ class JaxNavLevel:
     goal_pos: jax.Array
 
 
-@struct.dataclass
-class JaxNavState:
-    """ued's episode state: the package's ``State``, the level and the episode counters."""
+JaxNavState = EpisodeState  # ``inner``: the package's ``State``; ``level``: a ``JaxNavLevel``
 
-    inner: object
-    level: JaxNavLevel
-    episode_return: jax.Array
-    episode_length: jax.Array
+
+def valid_level(level: JaxNavLevel) -> jax.Array:
+    """bool ``()``: positions and heading finite, every start and goal inside the map on a free
+    cell (one robot's ``(2,)`` or several robots' ``(N, 2)``)."""
+    h, w = level.map_data.shape
+
+    def free(pos):  # (..., 2) (x, y) -> (...,)
+        x, y = pos[..., 0], pos[..., 1]
+        inside = jnp.isfinite(x) & jnp.isfinite(y) & (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        r = jnp.clip(jnp.floor(y), 0, h - 1).astype(jnp.int32)
+        c = jnp.clip(jnp.floor(x), 0, w - 1).astype(jnp.int32)
+        return inside & (level.map_data[r, c] == 0)
+
+    return (jnp.all(free(jnp.asarray(level.agent_pos, jnp.float32))) & jnp.all(free(jnp.asarray(level.goal_pos, jnp.float32)))
+            & jnp.all(jnp.isfinite(level.agent_theta)))
 
 
 @struct.dataclass
@@ -202,6 +212,9 @@ def make_jaxnav(map_size: int = 11, max_steps: int = 500, lidar_num_beams: int =
         max_steps: episode time limit.
         lidar_num_beams: LiDAR beams (the observation is beams + 5 state features).
         **jaxnav_kwargs: any other ``jaxmarl`` ``JaxNav`` argument (rewards, dynamics).
+
+    A level whose start or goal is outside the map or on a blocked cell (``valid_level``) is not
+    played: its first step ends the episode with reward 0 and ``info["invalid_level"]`` True.
     """
     JaxNav, EnvInstance, _ = _jaxmarl()
     env = JaxNav(num_agents=1, act_type="Continuous", map_id="Grid-Rand-Poly",
@@ -221,20 +234,13 @@ def make_jaxnav(map_size: int = 11, max_steps: int = 500, lidar_num_beams: int =
                            goal_pos=level.goal_pos[None].astype(jnp.float32),
                            map_data=level.map_data.astype(jnp.int32), rew_lambda=rew_lambda)
         obs, st = env.set_env_instance(inst)
-        return obs[agent], JaxNavState(inner=canon(st), level=level, episode_return=jnp.float32(0.0),
-                                       episode_length=jnp.int32(0))
+        return obs[agent], begin_episode(canon(st), level)
 
-    def step(key, state: JaxNavState, action, params: JaxNavParams):
+    def step(key, state: EpisodeState, action, params: JaxNavParams):
         obs, st, reward, dones, info = env.step_env(key, state.inner, {agent: jnp.asarray(action, jnp.float32)})
-        r = jnp.asarray(reward[agent], jnp.float32)
-        done = jnp.asarray(dones["__all__"], jnp.bool_)
-        ret = state.episode_return + r
-        length = state.episode_length + 1
-        out = {"solved": jnp.asarray(info["GoalR"][0], jnp.bool_),
-               "episode_return": jnp.where(done, ret, 0.0), "episode_length": jnp.where(done, length, 0),
-               "collision": jnp.asarray(info["MapC"][0], jnp.bool_)}
-        new = JaxNavState(inner=canon(st), level=state.level, episode_return=ret, episode_length=length)
-        return obs[agent], new, r, done, out
+        state, r, done, out = end_step(state, canon(st), reward[agent], dones["__all__"], info["GoalR"][0],
+                                       valid_level(state.level), collision=jnp.asarray(info["MapC"][0], jnp.bool_))
+        return obs[agent], state, r, done, out
 
     level_env = LevelEnv(reset_to_level=reset_to_level, step=step, default_params=JaxNavParams(max_steps=max_steps),
                          action_space=Box(low=(env.min_v, -env.max_w), high=(env.max_v, env.max_w), shape=(2,)),
@@ -313,7 +319,8 @@ def jaxnav_level_space(map_size: int = 11, fill: float = 0.6, max_steps: int = 5
 
 
 __all__ = ["HELD_OUT", "JaxNavLevel", "JaxNavParams", "JaxNavState", "grid_distance", "jaxnav_editor", "jaxnav_generator",
-           "jaxnav_level_space", "jaxnav_level_stats", "jaxnav_mutator", "make_jaxnav", "named_levels", "render_level"]
+           "jaxnav_level_space", "jaxnav_level_stats", "jaxnav_mutator", "make_jaxnav", "named_levels", "render_level",
+           "valid_level"]
 
 from ued.envs.jaxnav.multi import (HELD_OUT_MULTI, jaxnav_multi_level_space, jaxnav_multi_level_stats,  # noqa: E402
                                    make_jaxnav_multi, named_multi_levels)

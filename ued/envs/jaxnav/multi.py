@@ -22,8 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ued.envs.jaxnav import (JaxNavLevel, JaxNavParams, JaxNavState, _cell, _centre, _jaxmarl, grid_distance,
-                             map_capacity, random_map)
+from ued.envs.episodes import EpisodeState, begin_episode, end_step
+from ued.envs.jaxnav import (JaxNavLevel, JaxNavParams, _cell, _centre, _jaxmarl, grid_distance, map_capacity,
+                             random_map, valid_level)
 from ued.types import Box, GridEditor, LevelEnv, LevelGenerator, LevelSpace, Mutator
 from ued.utils import check_positive_int, repeated_edits
 
@@ -151,23 +152,17 @@ def make_jaxnav_multi(num_agents: int = 4, map_size: int = 11, max_steps: int = 
                            goal_pos=level.goal_pos.astype(jnp.float32),
                            map_data=level.map_data.astype(jnp.int32), rew_lambda=rew_lambda)
         obs, st = env.set_env_instance(inst)
-        zeros = jnp.zeros((num_agents,), jnp.float32)
-        return stack(obs), JaxNavState(inner=canon(st), level=level, episode_return=zeros,
-                                       episode_length=jnp.zeros((num_agents,), jnp.int32))
+        return stack(obs), begin_episode(canon(st), level, num_agents)
 
-    def step(key, state: JaxNavState, action, params: JaxNavParams):
+    def step(key, state: EpisodeState, action, params: JaxNavParams):
         acts = jnp.asarray(action, jnp.float32)
         obs, st, reward, dones, info = env.step_env(key, state.inner, {a: acts[i] for i, a in enumerate(names)})
-        r = stack(reward).astype(jnp.float32)
         done = jnp.full((num_agents,), jnp.asarray(dones["__all__"], jnp.bool_))
-        ret = state.episode_return + r
-        length = state.episode_length + 1
-        out = {"solved": jnp.asarray(info["GoalR"], jnp.bool_).reshape(num_agents),
-               "episode_return": jnp.where(done, ret, 0.0), "episode_length": jnp.where(done, length, 0),
-               "collision": (jnp.asarray(info["MapC"]) | jnp.asarray(info["AgentC"])).astype(jnp.bool_)
-               .reshape(num_agents)}
-        new = JaxNavState(inner=canon(st), level=state.level, episode_return=ret, episode_length=length)
-        return stack(obs), new, r, done, out
+        collision = (jnp.asarray(info["MapC"]) | jnp.asarray(info["AgentC"])).astype(jnp.bool_).reshape(num_agents)
+        state, r, done, out = end_step(state, canon(st), stack(reward), done,
+                                       jnp.asarray(info["GoalR"]).reshape(num_agents), valid_level(state.level),
+                                       collision=collision)
+        return stack(obs), state, r, done, out
 
     level_env = LevelEnv(reset_to_level=reset_to_level, step=step, default_params=JaxNavParams(max_steps=max_steps),
                          action_space=Box(low=(env.min_v, -env.max_w), high=(env.max_v, env.max_w), shape=(2,)),

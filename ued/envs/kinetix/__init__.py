@@ -34,8 +34,8 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
-from flax import struct
 
+from ued.envs.episodes import EpisodeState, all_finite, begin_episode, end_step, same_dtypes
 from ued.types import Box, Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
 from ued.utils import check_positive_int
 
@@ -86,14 +86,7 @@ def _package(size: str = "s", action: str = "discrete", max_steps: int | None = 
     return env, params, static
 
 
-@struct.dataclass
-class KinetixState:
-    """The package's ``EnvState`` being played, the level (its initial state) and the episode counters."""
-
-    inner: object
-    level: object
-    episode_return: jax.Array
-    episode_length: jax.Array
+KinetixState = EpisodeState  # ``inner``: the package's ``EnvState``; ``level``: its initial ``EnvState``
 
 
 def make_kinetix(size: str = "s", action: str = "discrete", max_steps: int | None = None,
@@ -113,6 +106,9 @@ def make_kinetix(size: str = "s", action: str = "discrete", max_steps: int | Non
     Raises:
         ValueError: an unknown size or action type (listing the valid ones), bad numbers.
         ImportError: kinetix-env is not installed.
+
+    A level with a non-finite value (a NaN or infinite position, velocity or size) is not
+    played: its first step ends the episode with reward 0 and ``info["invalid_level"]`` True.
     """
     env, params, static = _package(size, action, max_steps, dense_reward_scale)
     space = env.action_space(params)
@@ -123,21 +119,15 @@ def make_kinetix(size: str = "s", action: str = "discrete", max_steps: int | Non
 
     def reset_to_level(key, level, _):
         obs, inner = env.reset_env(key, params, level)
-        return obs.astype(jnp.float32), KinetixState(inner=inner, level=level, episode_return=jnp.float32(0.0),
-                                                     episode_length=jnp.int32(0))
+        return obs.astype(jnp.float32), begin_episode(inner, level)
 
-    def step(key, state: KinetixState, action_, _):
+    def step(key, state: EpisodeState, action_, _):
         action_ = jnp.asarray(action_, jnp.int32 if action == "discrete" else jnp.float32)
         obs, inner, reward, done, info = env.step_env(key, state.inner, action_, params)
-        inner = jax.tree.map(lambda new, old: jnp.asarray(new, jnp.asarray(old).dtype), inner, state.inner)
-        reward = jnp.asarray(reward, jnp.float32)
-        done = jnp.asarray(done, jnp.bool_)
-        ret = state.episode_return + reward
-        length = state.episode_length + 1
-        out = {"solved": done & jnp.asarray(info["GoalR"], jnp.bool_), "episode_return": jnp.where(done, ret, 0.0),
-               "episode_length": jnp.where(done, length, 0)}
-        return obs.astype(jnp.float32), KinetixState(inner=inner, level=state.level, episode_return=ret,
-                                                     episode_length=length), reward, done, out
+        inner = same_dtypes(inner, state.inner)
+        state, reward, done, out = end_step(state, inner, reward, done, done & jnp.asarray(info["GoalR"], jnp.bool_),
+                                            all_finite(state.level))
+        return obs.astype(jnp.float32), state, reward, done, out
 
     return LevelEnv(reset_to_level=reset_to_level, step=step, default_params=None, action_space=action_space,
                     get_level=lambda s: s.level, name="kinetix", max_episode_steps=int(params.max_timesteps))

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from ued.envs.episodes import EpisodeState, begin_episode, end_step
 from ued.types import Discrete, GridEditor, LevelEnv, LevelGenerator, LevelSpace, Mutator
 from ued.utils import check_positive_int, repeated_edits
 
@@ -84,14 +85,7 @@ class GridObs(NamedTuple):
     agent_dir: jax.Array
 
 
-@struct.dataclass
-class NavixState:
-    """The package's ``Timestep``, the level and the episode counters."""
-
-    timestep: object
-    level: NavixLevel
-    episode_return: jax.Array
-    episode_length: jax.Array
+NavixState = EpisodeState  # ``inner``: the package's ``Timestep``; ``level``: a ``NavixLevel``
 
 
 def _outside(height: int, width: int):
@@ -221,25 +215,17 @@ def make_navix(height: int = 8, width: int = 8, max_steps: int = 100, radius: in
             t=jnp.asarray(0, jnp.int32), observation=env.observation_fn(state), action=jnp.asarray(-1, jnp.int32),
             reward=jnp.asarray(0.0, jnp.float32), step_type=jnp.asarray(0, jnp.int32), state=state,
             info={"return": jnp.asarray(0.0, jnp.float32)})
-        return to_obs(ts), NavixState(timestep=ts, level=level, episode_return=jnp.float32(0.0),
-                                      episode_length=jnp.int32(0))
+        return to_obs(ts), begin_episode(ts, level)
 
-    def step(key, state: NavixState, action, params):
+    def step(key, state: EpisodeState, action, params):
         del key  # the package keeps its key in its state
-        ts = env._step(state.timestep, jnp.asarray(action, jnp.int32))
+        ts = env._step(state.inner, jnp.asarray(action, jnp.int32))
         ts = ts.replace(t=jnp.asarray(ts.t, jnp.int32), reward=jnp.asarray(ts.reward, jnp.float32),
                         step_type=jnp.asarray(ts.step_type, jnp.int32), action=jnp.asarray(ts.action, jnp.int32),
                         info={"return": jnp.asarray(ts.info["return"], jnp.float32)})
-        ok = valid_level(state.level)
-        done = (ts.step_type > 0) | ~ok
-        solved = ts.state.events.goal_reached.happened & ok
-        reward = jnp.where(ok, ts.reward, 0.0)
-        ret = state.episode_return + reward
-        length = state.episode_length + 1
-        info = {"solved": solved, "episode_return": jnp.where(done, ret, 0.0),
-                "episode_length": jnp.where(done, length, 0), "invalid_level": ~ok}
-        return to_obs(ts), NavixState(timestep=ts, level=state.level, episode_return=ret, episode_length=length), \
-            reward, done, info
+        state, reward, done, info = end_step(state, ts, ts.reward, ts.step_type > 0,
+                                             ts.state.events.goal_reached.happened, valid_level(state.level))
+        return to_obs(ts), state, reward, done, info
 
     return LevelEnv(reset_to_level=reset_to_level, step=step, default_params=None, action_space=Discrete(7),
                     get_level=lambda s: s.level, name="navix", max_episode_steps=max_steps)

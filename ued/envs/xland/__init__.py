@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from ued.envs.episodes import EpisodeState, begin_episode, end_step
 from ued.types import Discrete, LevelEnv, LevelGenerator, LevelSpace, Mutator
 from ued.utils import check_positive_int, repeated_edits
 
@@ -54,14 +55,7 @@ class GridObs(NamedTuple):
     agent_dir: jax.Array
 
 
-@struct.dataclass
-class XLandState:
-    """The package's ``TimeStep``, the level (ruleset) and the episode counters."""
-
-    timestep: object
-    level: object
-    episode_return: jax.Array
-    episode_length: jax.Array
+XLandState = EpisodeState  # ``inner``: the package's ``TimeStep``; ``level``: the ruleset
 
 
 @struct.dataclass
@@ -78,6 +72,10 @@ def make_xland(grid: str = "R4-13x13", view_size: int = 5, max_steps: int | None
         grid: layout and size, ``R{1,2,4,6,9}-{H}x{W}`` as registered by the package.
         view_size: the agent's egocentric view (odd).
         max_steps: episode time limit (default: the package's, ``3 H W``).
+
+    A ruleset with a goal, rule, tile or colour id the package does not define
+    (``valid_ruleset``) is not played: its first step ends the episode with reward 0 and
+    ``info["invalid_level"]`` True.
     """
     xminigrid, _, _, num_tiles, num_colors = _xminigrid()
     name = f"XLand-MiniGrid-{grid}"
@@ -100,23 +98,31 @@ def make_xland(grid: str = "R4-13x13", view_size: int = 5, max_steps: int | None
 
     def reset_to_level(key, level, params: XLandParams):
         ts = canon(env.reset(base.replace(ruleset=level), key))
-        return observe(ts), XLandState(timestep=ts, level=level, episode_return=jnp.float32(0.0),
-                                       episode_length=jnp.int32(0))
+        return observe(ts), begin_episode(ts, level)
 
-    def step(key, state: XLandState, action, params: XLandParams):
+    def step(key, state: EpisodeState, action, params: XLandParams):
         del key  # the package keeps its own key in the state
-        ts = canon(env.step(base.replace(ruleset=state.level), state.timestep, jnp.asarray(action, jnp.int32)))
+        ts = canon(env.step(base.replace(ruleset=state.level), state.inner, jnp.asarray(action, jnp.int32)))
         done = ts.step_type == 2  # StepType.LAST: the goal was achieved or time ran out
         solved = done & (ts.discount == 0.0)  # terminated (not truncated): the goal was achieved
-        ret = state.episode_return + ts.reward
-        length = state.episode_length + 1
-        info = {"solved": solved, "episode_return": jnp.where(done, ret, 0.0), "episode_length": jnp.where(done, length, 0)}
-        return observe(ts), XLandState(timestep=ts, level=state.level, episode_return=ret, episode_length=length), \
-            ts.reward, done, info
+        state, reward, done, info = end_step(state, ts, ts.reward, done, solved, valid_ruleset(state.level))
+        return observe(ts), state, reward, done, info
 
     return LevelEnv(reset_to_level=reset_to_level, step=step, default_params=XLandParams(max_steps=int(base.max_steps)),
                     action_space=Discrete(int(env.num_actions(base))), get_level=lambda s: s.level, name="xland",
                     max_episode_steps=int(base.max_steps))
+
+
+def valid_ruleset(level) -> jax.Array:
+    """bool ``()``: the ruleset's goal, rule, tile and colour ids are ones the package defines (it
+    picks goals and rules by ``lax.switch``, which would clamp an unknown id to another goal)."""
+    from xminigrid.core.goals import NUM_GOALS
+    from xminigrid.core.rules import NUM_RULES
+    _, _, _, num_tiles, num_colors = _xminigrid()
+    within = lambda x, n: jnp.all((x >= 0) & (x < n))  # noqa: E731
+    tiles = level.init_tiles.astype(jnp.int32)
+    return (within(level.goal[0], NUM_GOALS) & within(level.rules[..., 0], NUM_RULES)
+            & within(tiles[..., 0], num_tiles) & within(tiles[..., 1], num_colors))
 
 
 def load_rulesets(benchmark: str | None = "trivial-21k", path: str | None = None):
@@ -224,7 +230,7 @@ def xland_renderer(env: LevelEnv, view_size: int = 5, tile_size: int = 16):
 
     def render(level):
         _, state = env.reset_to_level(jax.random.key(0), level, env.default_params)
-        inner = state.timestep.state
+        inner = state.inner.state
         h, w = inner.grid.shape[:2]
         out = jax.ShapeDtypeStruct((h * tile_size, w * tile_size, 3), jnp.uint8)
         return jax.pure_callback(draw, out, inner.grid, inner.agent.position, inner.agent.direction,
@@ -296,5 +302,5 @@ def xland_level_space(grid: str = "R4-13x13", benchmark: str | None = "trivial-2
                       eval_generator=xland_generator(test) if test is not None else None)
 
 
-__all__ = ["GridObs", "XLandParams", "XLandState", "load_rulesets", "make_xland", "split_rulesets", "xland_generator",
-           "xland_level_space", "xland_level_stats", "xland_mutator", "xland_renderer"]
+__all__ = ["GridObs", "XLandParams", "XLandState", "load_rulesets", "make_xland", "split_rulesets", "valid_ruleset",
+           "xland_generator", "xland_level_space", "xland_level_stats", "xland_mutator", "xland_renderer"]
