@@ -253,6 +253,26 @@ def generator_rewards(score: Score, rollout, levels, credit, count, capacity: in
     return rewards.at[rows, jnp.arange(b)].add(jnp.where(result.valid, result.scores, 0.0), mode="drop")
 
 
+# the generator's PPO settings: PPOConfig's field -> the curriculum's parameter (for error messages)
+_GENERATOR_PPO = (("update_epochs", "generator_epochs"), ("num_minibatches", "generator_minibatches"),
+                  ("gae_lambda", "generator_gae_lambda"), ("clip_eps", "generator_clip_eps"),
+                  ("ent_coef", "generator_ent_coef"), ("gamma", "generator_gamma"), ("lr", "generator_lr"))
+
+
+def _generator_ppo(num_levels: int, **settings) -> PPOConfig:
+    """The generator's ``PPOConfig``, validated for ``num_levels`` environments; an error names the
+    curriculum's parameter (``curriculum.generator_epochs``), not the agent's."""
+    cfg = PPOConfig(**settings)
+    try:
+        cfg.validate(num_levels)
+    except ValueError as err:
+        message = str(err)
+        for field, param in _GENERATOR_PPO:
+            message = message.replace(f"agent.ppo.{field}", f"curriculum.{param}")
+        raise ValueError(f"degen: {message}") from None
+    return cfg
+
+
 def degen(level_space: LevelSpace, num_levels: int, score: Score | None = None, generator_lr: float = 1e-3,
           generator_ent_coef: float = 0.05, generator_gamma: float = 0.99, generator_gae_lambda: float = 0.95,
           generator_clip_eps: float = 0.2, generator_epochs: int = 4, generator_minibatches: int = 4,
@@ -290,17 +310,9 @@ def degen(level_space: LevelSpace, num_levels: int, score: Score | None = None, 
         check_positive_int(v, f"degen: {name}")
     score = check_score(score, "degen", level_space, mna)
     dyn = level_space.dynamic
-    cfg = PPOConfig(lr=generator_lr, gamma=generator_gamma, gae_lambda=generator_gae_lambda, clip_eps=generator_clip_eps,
-                    ent_coef=generator_ent_coef, update_epochs=generator_epochs, num_minibatches=generator_minibatches)
-    try:
-        cfg.validate(num_levels)
-    except ValueError as err:
-        message = str(err)
-        for field, param in (("update_epochs", "generator_epochs"), ("num_minibatches", "generator_minibatches"),
-                             ("gae_lambda", "generator_gae_lambda"), ("clip_eps", "generator_clip_eps"),
-                             ("ent_coef", "generator_ent_coef"), ("gamma", "generator_gamma"), ("lr", "generator_lr")):
-            message = message.replace(f"agent.ppo.{field}", f"curriculum.{param}")
-        raise ValueError(f"degen: {message}") from None
+    cfg = _generator_ppo(num_levels, lr=generator_lr, gamma=generator_gamma, gae_lambda=generator_gae_lambda,
+                         clip_eps=generator_clip_eps, ent_coef=generator_ent_coef, update_epochs=generator_epochs,
+                         num_minibatches=generator_minibatches)
     net = GeneratorNet(view_cells=dyn.view_cells, num_tiles=len(dyn.tile_names), conv_features=generator_conv,
                        hidden=generator_hidden, head=generator_head)
     agent = generator_agent(net, dyn.tile_prior)

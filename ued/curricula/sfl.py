@@ -14,6 +14,8 @@ counts them as ``curriculum_env_steps``, apart from the training env steps.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -50,6 +52,27 @@ class SFLChoice:
 
 
 INT32_MAX = 2**31 - 1
+
+
+def _score_batch(key, student, generator, score: Score, sample_batch: int, rollout_steps: int):
+    """``sample_batch`` fresh levels, rolled out ``rollout_steps`` steps with the student's current
+    policy and scored: ``(levels, scores, valid, extra)``, each with leading axis ``sample_batch``."""
+    k_levels, k_roll = jax.random.split(key)
+    levels = sample_levels(generator, k_levels, sample_batch)
+    rollout, _ = student.rollout(student.params, levels, k_roll, rollout_steps)
+    result = score.compute(rollout, levels, tile(score.init_extra(), sample_batch))
+    return levels, result.scores, result.valid, result.extra
+
+
+def _refresh(buf, key, student, generator, score: Score, buffer: TopKBuffer, sample_batch: int, num_batches: int,
+             rollout_steps: int):
+    """SFL's refresh: ``num_batches x sample_batch`` levels sampled and scored with the current
+    policy, a batch at a time (``lax.map``); the buffer keeps the top K of them."""
+    one_batch = functools.partial(_score_batch, student=student, generator=generator, score=score,
+                                  sample_batch=sample_batch, rollout_steps=rollout_steps)
+    levels, scores, valid, extras = jax.lax.map(one_batch, jax.random.split(key, num_batches))
+    flat = lambda x: x.reshape((num_batches * sample_batch,) + x.shape[2:])  # noqa: E731
+    return buffer.refill(buf, jax.tree.map(flat, levels), flat(scores), jax.tree.map(flat, extras), flat(valid))
 
 
 def sfl(level_space: LevelSpace, num_levels: int, score: Score | None = None, buffer: TopKBuffer | None = None,
@@ -100,20 +123,8 @@ def sfl(level_space: LevelSpace, num_levels: int, score: Score | None = None, bu
         placeholder = level_space.generator.sample(key)
         return SFLState(buffer=buffer.init(placeholder, score.init_extra()), refreshes=jnp.zeros((), jnp.int32))
 
-    def refresh(buf, key, student):
-        """Samples and scores ``num_samples`` levels with the current policy; keeps the top K."""
-
-        def one_batch(key):
-            k_levels, k_roll = jax.random.split(key)
-            levels = sample_levels(level_space.generator, k_levels, sample_batch)
-            rollout, _ = student.rollout(student.params, levels, k_roll, rollout_steps)
-            extra = tile(score.init_extra(), sample_batch)
-            result = score.compute(rollout, levels, extra)
-            return levels, result.scores, result.valid, result.extra
-
-        levels, scores, valid, extras = jax.lax.map(one_batch, jax.random.split(key, num_batches))
-        flat = lambda x: x.reshape((num_samples,) + x.shape[2:])
-        return buffer.refill(buf, jax.tree.map(flat, levels), flat(scores), jax.tree.map(flat, extras), flat(valid))
+    refresh = functools.partial(_refresh, generator=level_space.generator, score=score, buffer=buffer,
+                                sample_batch=sample_batch, num_batches=num_batches, rollout_steps=rollout_steps)
 
     def propose(state: SFLState, key, student):
         k_refresh, k_buffer, k_fresh = jax.random.split(key, 3)

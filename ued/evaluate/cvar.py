@@ -156,6 +156,17 @@ def sample_eval_levels(level_space: LevelSpace, num_levels: int, seed: int = EVA
     return levels, stats, np.concatenate(ids)
 
 
+def _episode_won(info, reached, first, agents: int):
+    """``(won, reached)``: what an episode ending on this step scores. One agent: the goal ends the
+    episode, so ``solved`` is flagged on its last step. Several: each agent's goal, reached on any
+    step of the episode (``reached (b, N)``, cleared where an episode starts), and the fraction of
+    the agents that reached theirs."""
+    if agents == 1:
+        return info["solved"], reached
+    reached = (reached & ~first[:, None]) | info["solved"]
+    return reached.astype(jnp.float32).mean(axis=1), reached
+
+
 def make_success_evaluator(env: LevelEnv, agent: Agent, num_episodes: int = 10, max_steps: int | None = None,
                            parallel_episodes: int = 8192, greedy: bool = False, return_steps: bool = False) -> Callable:
     """Builds ``success(params, levels, key) -> (N,)`` success rates over ``num_episodes`` episodes.
@@ -214,11 +225,7 @@ def make_success_evaluator(env: LevelEnv, agent: Agent, num_episodes: int = 10, 
                 jax.random.split(k_env, b), state, action, params_env)
             active = slot_job < jobs
             ended = episode_end(done, seat.agents) & active
-            if seat.agents == 1:  # the goal ends the episode: solved is flagged on its last step
-                won = info["solved"]
-            else:  # each agent's goal, reached on any step of the episode; the fraction that reached theirs
-                reached = (reached & ~first[:, None]) | info["solved"]
-                won = reached.astype(jnp.float32).mean(axis=1)
+            won, reached = _episode_won(info, reached, first, seat.agents)
             solved = solved.at[jnp.where(ended, slot_job, jobs)].set(won, mode="drop")
             # ended slots take the next queued episodes, in slot order
             new_job = next_job + jnp.cumsum(ended) - 1
