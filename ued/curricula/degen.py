@@ -273,6 +273,20 @@ def _generator_ppo(num_levels: int, **settings) -> PPOConfig:
     return cfg
 
 
+def _generator_batch(ep, rewards, cfg: PPOConfig):
+    """The generator's PPO batch from its episodes (one per level, ``ep.count`` steps of the
+    ``C`` cells): ``(Trajectory (C, B), live (C, B) float32)``, GAE over each episode's steps and
+    ``live`` masking the steps after its end."""
+    capacity, num_levels = rewards.shape
+    rows = jnp.arange(capacity)[:, None]
+    live = rows < ep.count[None, :]
+    adv, targets = gae(rewards, ep.values, rows >= ep.count[None, :] - 1, jnp.zeros((num_levels,)),
+                       cfg.gamma, cfg.gae_lambda)
+    batch = Trajectory(obs=ep.obs, resets=jnp.broadcast_to(rows == 0, live.shape), actions=ep.actions,
+                       log_probs=ep.log_probs, values=ep.values, advantages=adv, targets=targets)
+    return batch, live.astype(jnp.float32)
+
+
 def degen(level_space: LevelSpace, num_levels: int, score: Score | None = None, generator_lr: float = 1e-3,
           generator_ent_coef: float = 0.05, generator_gamma: float = 0.99, generator_gae_lambda: float = 0.95,
           generator_clip_eps: float = 0.2, generator_epochs: int = 4, generator_minibatches: int = 4,
@@ -336,13 +350,8 @@ def degen(level_space: LevelSpace, num_levels: int, score: Score | None = None, 
         carry: GeneratorCarry = rollout.hook_carry
         ep = carry.episode
         rewards = generator_rewards(score, rollout, carry.levels, rollout.hook["credit"], ep.count, capacity)
-        rows = jnp.arange(capacity)[:, None]
-        live = rows < ep.count[None, :]
-        adv, targets = gae(rewards, ep.values, rows >= ep.count[None, :] - 1, jnp.zeros((num_levels,)),
-                           cfg.gamma, cfg.gae_lambda)
-        batch = Trajectory(obs=ep.obs, resets=jnp.broadcast_to(rows == 0, live.shape), actions=ep.actions,
-                           log_probs=ep.log_probs, values=ep.values, advantages=adv, targets=targets)
-        params, opt_state, m = update(state.generator, state.generator_opt, batch, key, live.astype(jnp.float32))
+        batch, live = _generator_batch(ep, rewards, cfg)
+        params, opt_state, m = update(state.generator, state.generator_opt, batch, key, live)
         metrics = {
             "generator_return": jnp.mean(jnp.sum(rewards, axis=0)),
             "generator_steps": jnp.mean(ep.count.astype(jnp.float32)),

@@ -75,6 +75,17 @@ def _refresh(buf, key, student, generator, score: Score, buffer: TopKBuffer, sam
     return buffer.refill(buf, jax.tree.map(flat, levels), flat(scores), jax.tree.map(flat, extras), flat(valid))
 
 
+def _check_sizes(rho: float, **sizes: int):
+    """Refuses a size that is not a positive integer, a ``sample_batch`` that does not divide
+    ``num_samples`` and a ``rho`` outside [0, 1] (one-line errors naming the parameter)."""
+    for name, v in sizes.items():
+        check_positive_int(v, f"sfl: {name}")
+    if sizes["num_samples"] % sizes["sample_batch"]:
+        raise ValueError(f"sfl: sample_batch={sizes['sample_batch']} must divide num_samples={sizes['num_samples']}")
+    if not 0.0 <= rho <= 1.0:
+        raise ValueError(f"sfl: rho must be in [0, 1], got {rho}")
+
+
 def sfl(level_space: LevelSpace, num_levels: int, score: Score | None = None, buffer: TopKBuffer | None = None,
         num_samples: int = 25_000, sample_batch: int = 5_000, rollout_steps: int = 2_000, refresh_every: int = 100,
         rho: float = 0.5) -> Curriculum:
@@ -100,14 +111,8 @@ def sfl(level_space: LevelSpace, num_levels: int, score: Score | None = None, bu
         ValueError: naming a bad hyperparameter and its valid range, or sizes that do not fit
             together (``K > num_samples``).
     """
-    check_positive_int(num_levels, "sfl: num_levels")
-    for name, v in (("num_samples", num_samples), ("sample_batch", sample_batch), ("rollout_steps", rollout_steps),
-                    ("refresh_every", refresh_every)):
-        check_positive_int(v, f"sfl: {name}")
-    if num_samples % sample_batch:
-        raise ValueError(f"sfl: sample_batch={sample_batch} must divide num_samples={num_samples}")
-    if not 0.0 <= rho <= 1.0:
-        raise ValueError(f"sfl: rho must be in [0, 1], got {rho}")
+    _check_sizes(num_levels=num_levels, num_samples=num_samples, sample_batch=sample_batch,
+                 rollout_steps=rollout_steps, refresh_every=refresh_every, rho=rho)
     score = check_score(score, "sfl", level_space, learnability)
     buffer = check_buffer(buffer, "sfl", TopKBuffer, sfl_buffer)
     if buffer.capacity > num_samples:

@@ -129,6 +129,42 @@ def check_evaluation(*, num_levels: int, episodes: int, alphas: Sequence[float],
         raise EvaluateError(str(e)) from None
 
 
+def _load_runs(run_dirs: Sequence[str], checkpoint, label: str | None, out: str | None) -> list:
+    """``[(run_dir, loaded run)]`` for every run directory (``*`` patterns expanded), refusing what
+    would mislabel or overwrite results: one ``label`` for several curricula, two runs whose
+    results would share a folder of ``out``, a file where a run's results would go."""
+    from ued.run.load import load
+
+    runs = [(d, load(d, checkpoint, overrides={"eval.random_levels": 0})) for d in _expand(run_dirs)]
+    if label is not None and len(runs) > 1 and len({method_name(r.config) for _, r in runs}) > 1:
+        raise EvaluateError("label= names one method; these runs use several curricula (evaluate them separately)")
+    if out is not None:
+        names = [os.path.basename(os.path.normpath(d)) for d, _ in runs]
+        if len(set(names)) != len(names):
+            raise EvaluateError(f"out= needs run directories with distinct names, got {names}")
+        for n in names:
+            if os.path.exists(os.path.join(out, n)) and not os.path.isdir(os.path.join(out, n)):
+                raise EvaluateError(f"out={out}: {os.path.join(out, n)} is a file, where this run's results would go")
+    else:
+        for d, _ in runs:
+            _check_out(os.path.join(d, "evaluation"), what=f"the evaluation directory of {d}")
+    return runs
+
+
+_NAMED_METRICS = [(mode, m) for mode in ("greedy", "sampled") for m in ("solve_rate", "return", "length")]
+
+
+def _named_results(res: dict, names: Sequence[str], seed: int, named_stats: dict) -> tuple[dict, dict]:
+    """One seed's named-level results: ``({level: {"greedy_solve_rate": ...}}, columns)``, the
+    columns (``(n,)`` each: seed, level, the six metrics, the levels' statistics) for the table."""
+    entry = {name: {f"{mode}_{m}": float(np.asarray(res[mode][m])[i]) for mode, m in _NAMED_METRICS}
+             for i, name in enumerate(names)}
+    cols = {"seed": np.full(len(names), seed), "level": np.array(names),
+            **{f"{mode}_{m}": np.asarray(res[mode][m]) for mode, m in _NAMED_METRICS},
+            **{k: np.asarray(v) for k, v in named_stats.items() if k != "solvable"}}
+    return entry, cols
+
+
 def evaluate_runs(run_dirs: Sequence[str], checkpoint: int | str | None = None, num_levels: int = 10_000,
                   episodes: int = 10, alphas: Sequence[float] = DEFAULT_ALPHAS, seed: int = EVAL_LEVELS_KEY,
                   parallel_episodes: int = 8192, named: bool = True, label: str | None = None,
@@ -144,27 +180,10 @@ def evaluate_runs(run_dirs: Sequence[str], checkpoint: int | str | None = None, 
         EvaluateError: bad input, found before any rollout.
         CheckpointError: a missing, corrupted or mismatched checkpoint, found before any rollout.
     """
-    from ued.run.load import load
-
     alphas = check_evaluation(num_levels=num_levels, episodes=episodes, alphas=alphas, seed=seed,
                               parallel_episodes=parallel_episodes, named=named, label=label, checkpoint=checkpoint,
                               out=out)
-    runs = []
-    for run_dir in _expand(run_dirs):
-        loaded = load(run_dir, checkpoint, overrides={"eval.random_levels": 0})
-        runs.append((run_dir, loaded))
-    if label is not None and len(runs) > 1 and len({method_name(r.config) for _, r in runs}) > 1:
-        raise EvaluateError("label= names one method; these runs use several curricula (evaluate them separately)")
-    if out is not None:
-        names = [os.path.basename(os.path.normpath(d)) for d, _ in runs]
-        if len(set(names)) != len(names):
-            raise EvaluateError(f"out= needs run directories with distinct names, got {names}")
-        for n in names:
-            if os.path.exists(os.path.join(out, n)) and not os.path.isdir(os.path.join(out, n)):
-                raise EvaluateError(f"out={out}: {os.path.join(out, n)} is a file, where this run's results would go")
-    else:
-        for d, run in runs:
-            _check_out(os.path.join(d, "evaluation"), what=f"the evaluation directory of {d}")
+    runs = _load_runs(run_dirs, checkpoint, label, out)
 
     level_sets, compiled, summaries = {}, {}, []
     for run_dir, run in runs:
@@ -198,15 +217,8 @@ def evaluate_runs(run_dirs: Sequence[str], checkpoint: int | str | None = None, 
                                "success_pass1": ev.pass1, "success_pass2": ev.pass2})
             if named_fn is not None:
                 res = jax.device_get(named_fn(params, ls.held_out, jax.random.fold_in(key, 2)))
-                entry["named"] = {
-                    name: {f"{mode}_{m}": float(np.asarray(res[mode][m])[i]) for mode in ("greedy", "sampled")
-                           for m in ("solve_rate", "return", "length")}
-                    for i, name in enumerate(ls.held_out_names)}
-                n = len(ls.held_out_names)
-                named_cols.append({"seed": np.full(n, s), "level": np.array(ls.held_out_names),
-                                   **{f"{mode}_{m}": np.asarray(res[mode][m]) for mode in ("greedy", "sampled")
-                                      for m in ("solve_rate", "return", "length")},
-                                   **{k: np.asarray(v) for k, v in named_stats.items() if k != "solvable"}})
+                entry["named"], cols = _named_results(res, ls.held_out_names, s, named_stats)
+                named_cols.append(cols)
             per_seed.append(entry)
         summary = {"method": label or method_name(cfg), "run_dir": os.path.abspath(run_dir), "checkpoint": run.path,
                    "update": run.update, "env_steps": run.update * cfg.num_envs * cfg.num_steps,
