@@ -133,6 +133,37 @@ def _build_scores(names: Sequence[str] | None, cfg, level_space) -> dict[str, An
     return out
 
 
+def _check_settings(num_levels, batch, bootstrap, num_steps, episodes, min_levels, seed, scores) -> None:
+    """Refuses a bad setting with a one-line ``AnalyzeError`` naming it and what it must be."""
+    for name, v, least in (("num_levels", num_levels, 1), ("batch", batch, 1), ("bootstrap", bootstrap, 0),
+                           ("num_steps", 1 if num_steps is None else num_steps, 1), ("episodes", episodes, 1),
+                           ("min_levels", min_levels, 3)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < least:
+            what = "a non-negative integer" if least == 0 else "a positive integer" if least == 1 else f"an integer >= {least}"
+            raise AnalyzeError(f"{name} must be {what}, got {v!r}")
+    if num_levels < 3:
+        raise AnalyzeError(f"num_levels must be at least 3 for a rank correlation, got {num_levels}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise AnalyzeError(f"seed must be an integer, got {seed!r}")
+    if scores is not None and (isinstance(scores, str) or not scores or not all(isinstance(s, str) for s in scores)):
+        raise AnalyzeError(f"scores must be a non-empty list of score names (scores=[pvl,max_mc]), got {scores!r}")
+
+
+def _in_batches(one_batch, levels, num_levels: int, batch: int, key) -> dict:
+    """``one_batch(levels, key) -> {name: (values (b,), valid (b,))}`` over ``num_levels`` levels,
+    ``batch`` at a time (the last batch padded with the first levels, the padding dropped); batch
+    ``i`` gets ``fold_in(key, i)``. Returns ``{name: (values (num_levels,), valid (num_levels,))}``."""
+    pad = (-num_levels) % batch if num_levels > batch else 0
+    size = min(batch, num_levels)
+    padded = jax.tree.map(lambda x: jnp.concatenate([x, x[:pad]]) if pad else x, levels)
+    parts = []
+    for i in range((num_levels + pad) // size):
+        lv = jax.tree.map(lambda x: x[i * size:(i + 1) * size], padded)
+        parts.append(jax.device_get(one_batch(lv, jax.random.fold_in(key, i))))
+    return {name: (np.concatenate([p[name][0] for p in parts])[:num_levels],
+                   np.concatenate([p[name][1] for p in parts])[:num_levels]) for name in parts[0]}
+
+
 def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: int = 0, num_levels: int = 1000,
                 num_steps: int | None = None, scores: Sequence[str] | None = None, seed: int = EVAL_LEVELS_KEY,
                 bootstrap: int = 1000, batch: int = 256, out: str | None = None, verbose: bool = True,
@@ -153,18 +184,8 @@ def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: i
     from ued.run.load import load
     from ued.scores import success_rate
 
-    for name, v, least in (("num_levels", num_levels, 1), ("batch", batch, 1), ("bootstrap", bootstrap, 0),
-                           ("num_steps", 1 if num_steps is None else num_steps, 1), ("episodes", episodes, 1),
-                           ("min_levels", min_levels, 3)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < least:
-            what = "a non-negative integer" if least == 0 else "a positive integer" if least == 1 else f"an integer >= {least}"
-            raise AnalyzeError(f"{name} must be {what}, got {v!r}")
-    if num_levels < 3:
-        raise AnalyzeError(f"num_levels must be at least 3 for a rank correlation, got {num_levels}")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise AnalyzeError(f"seed must be an integer, got {seed!r}")
-    if scores is not None and (isinstance(scores, str) or not scores or not all(isinstance(s, str) for s in scores)):
-        raise AnalyzeError(f"scores must be a non-empty list of score names (scores=[pvl,max_mc]), got {scores!r}")
+    _check_settings(num_levels=num_levels, batch=batch, bootstrap=bootstrap, num_steps=num_steps, episodes=episodes,
+                    min_levels=min_levels, seed=seed, scores=scores)
     if not os.path.isdir(run_dir):
         raise AnalyzeError(f"run_dir {run_dir} is not a directory")
     if out is not None:
@@ -203,16 +224,7 @@ def analyze_run(run_dir: str, checkpoint: int | str | None = None, seed_index: i
             result["oracle_regret"] = (r.scores, r.valid)
         return result
 
-    key = jax.random.fold_in(jax.random.key(seed), 1)
-    pad = (-num_levels) % batch if num_levels > batch else 0
-    size = min(batch, num_levels)
-    padded = jax.tree.map(lambda x: jnp.concatenate([x, x[:pad]]) if pad else x, levels)
-    parts = []
-    for i in range((num_levels + pad) // size):
-        lv = jax.tree.map(lambda x: x[i * size:(i + 1) * size], padded)
-        parts.append(jax.device_get(one_batch(lv, jax.random.fold_in(key, i))))
-    columns = {name: (np.concatenate([p[name][0] for p in parts])[:num_levels],
-                      np.concatenate([p[name][1] for p in parts])[:num_levels]) for name in parts[0]}
+    columns = _in_batches(one_batch, levels, num_levels, batch, jax.random.fold_in(jax.random.key(seed), 1))
 
     refs = ["success_rate"] + (["oracle_regret"] if oracle is not None else [])
     correlations = correlate(columns, list(built), refs, bootstrap, seed, min_levels)
