@@ -122,6 +122,32 @@ def _int(value, key: str, minimum: int) -> int:
     return value
 
 
+def _read_methods(raw_methods) -> list:
+    """The study's ``methods:`` list as ``Method`` s, refusing a malformed entry, a label with no
+    letter or digit and two labels that would share a run directory."""
+    if not isinstance(raw_methods, list) or not raw_methods:
+        raise StudyError("methods must be a non-empty list of {label, overrides, published}")
+    methods, folders = [], {}
+    for i, m in enumerate(raw_methods):
+        if not isinstance(m, dict) or set(m) - set(METHOD_KEYS) or not isinstance(m.get("label"), str):
+            raise StudyError(f"methods[{i}] must be a mapping with a label and overrides (keys {', '.join(METHOD_KEYS)}), "
+                             f"got {m!r}")
+        label = m["label"]
+        if not re.search(r"[^\W_]", label):
+            raise StudyError(f"methods[{i}]: the label {label!r} has no letter or digit; a label names the method's "
+                             f"run directory (runs/<label>), so give it one")
+        folder = _slug(label)
+        if folder in folders:
+            other = folders[folder]
+            same = "is used twice" if other == label else f"and {other!r} share the run directory runs/{folder}"
+            raise StudyError(f"methods[{i}]: the label {label!r} {same}; give the methods distinct labels")
+        folders[folder] = label
+        own = _strings(m.get("overrides"), f"methods[{i}].overrides")
+        _refuse_study_keys(own, f"method {label!r}")
+        methods.append(Method(label, own, m.get("published")))
+    return methods
+
+
 def load_study(path: str, scale: float | None = None, out: str | None = None, seeds: int | None = None,
                overrides: Sequence[str] | None = None, evaluate: dict | None = None) -> Study:
     """Reads and checks a study file.
@@ -155,27 +181,7 @@ def load_study(path: str, scale: float | None = None, out: str | None = None, se
     name = doc.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name or ""):
         raise StudyError(f"name must be a word (letters, digits, _ . -), got {name!r}")
-    raw_methods = doc.get("methods")
-    if not isinstance(raw_methods, list) or not raw_methods:
-        raise StudyError("methods must be a non-empty list of {label, overrides, published}")
-    methods, folders = [], {}
-    for i, m in enumerate(raw_methods):
-        if not isinstance(m, dict) or set(m) - set(METHOD_KEYS) or not isinstance(m.get("label"), str):
-            raise StudyError(f"methods[{i}] must be a mapping with a label and overrides (keys {', '.join(METHOD_KEYS)}), "
-                             f"got {m!r}")
-        label = m["label"]
-        if not re.search(r"[^\W_]", label):
-            raise StudyError(f"methods[{i}]: the label {label!r} has no letter or digit; a label names the method's "
-                             f"run directory (runs/<label>), so give it one")
-        folder = _slug(label)
-        if folder in folders:
-            other = folders[folder]
-            same = "is used twice" if other == label else f"and {other!r} share the run directory runs/{folder}"
-            raise StudyError(f"methods[{i}]: the label {label!r} {same}; give the methods distinct labels")
-        folders[folder] = label
-        own = _strings(m.get("overrides"), f"methods[{i}].overrides")
-        _refuse_study_keys(own, f"method {label!r}")
-        methods.append(Method(label, own, m.get("published")))
+    methods = _read_methods(doc.get("methods"))
     study = Study(name=name, methods=methods)
     study.preset = doc.get("preset")
     if study.preset is not None and not isinstance(study.preset, str):
