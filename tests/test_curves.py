@@ -104,3 +104,12 @@ def test_bad_input_is_one_line(runs, tmp_path, capsys):
     assert "line 2" in capsys.readouterr().err
     with pytest.raises(ValueError):
         make_curves([str(runs)], str(tmp_path / "o2"), x="update", smooth=True)
+
+
+def test_a_metric_no_run_logged_is_named_not_skipped_silently(runs, tmp_path, capsys):
+    out = tmp_path / "some"
+    paths = make_curves([str(runs)], str(out), metrics=["solve_rate", "solve_rat"], eval_metrics=["eval/nope"])
+    assert set(paths) == {"train_solve_rate"}
+    err = capsys.readouterr().err
+    assert "not in any run's log, so not drawn: solve_rat, eval/nope" in err
+    assert json.loads((out / "curves.json").read_text())["missing"] == ["solve_rat", "eval/nope"]

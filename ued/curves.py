@@ -189,6 +189,9 @@ def make_curves(runs: Sequence[str], out: str, metrics: Sequence[str] = TRAIN_ME
     Returns:
         ``{figure name: PNG path}``.
 
+    A metric that no run logged is not drawn; its name is printed on stderr and listed as
+    ``missing`` in ``curves.json``.
+
     Raises:
         CurvesError: bad options, no runs, unreadable logs, or none of the metrics logged.
     """
@@ -204,10 +207,14 @@ def make_curves(runs: Sequence[str], out: str, metrics: Sequence[str] = TRAIN_ME
     if not curves:
         raise CurvesError(f"none of the metrics {', '.join([*metrics, *eval_metrics])} is in the runs' logs "
                           f"({len(found)} run(s)); see a metrics.jsonl for the names")
+    missing = [m for m in metrics if f"train/{m}" not in curves] + [m for m in eval_metrics if f"eval/{m}" not in curves]
+    if missing:  # said, not skipped silently: a misspelt name would otherwise look like an empty result
+        print(f"curves: not in any run's log, so not drawn: {', '.join(missing)} "
+              f"(see a metrics.jsonl or eval.jsonl for the names)", file=sys.stderr)
     os.makedirs(out, exist_ok=True)
     paths = draw(curves, out, x, pdf)
     with open(os.path.join(out, "curves.json"), "w") as f:
-        json.dump({"x": x, "smooth": smooth, "runs": found, "curves": curves}, f)
+        json.dump({"x": x, "smooth": smooth, "runs": found, "missing": missing, "curves": curves}, f)
     return paths
 
 
